@@ -1,0 +1,437 @@
+//! The tenant file: Auth0 Deploy CLI's `tenant.yaml` (`clients`, `resourceServers`) plus
+//! our `users` extension, parsed and validated into records the store can apply.
+//!
+//! Supported fields are validated strictly and an error names the entry and the field;
+//! fields we do not support yet are reported once each as a warning and ignored
+//! (DESIGN §2 "Configuration"). Nothing here touches the store: applying is all or
+//! nothing, in one transaction, elsewhere.
+
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::client::{AppType, JwtConfiguration, SigningAlg, TokenEndpointAuthMethod, grant_type};
+use crate::redirect_uri::RedirectUri;
+use crate::resource_server::{ApiScope, ResourceServer};
+use crate::secret::ClientSecret;
+use crate::user::User;
+
+/// A tenant-file error: which entry, which field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TenantError(pub String);
+
+/// A client as declared in the file.
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    /// Display name; the match key when no `client_id` is given.
+    pub name: String,
+    /// A fixed client id, when the file gives one.
+    pub client_id: Option<String>,
+    /// A fixed secret, when the file gives one.
+    pub client_secret: Option<ClientSecret>,
+    /// Application type.
+    pub app_type: AppType,
+    /// First-party flag.
+    pub is_first_party: bool,
+    /// Allowed callback URLs.
+    pub callbacks: Vec<RedirectUri>,
+    /// Allowed logout URLs.
+    pub allowed_logout_urls: Vec<String>,
+    /// Allowed web origins.
+    pub web_origins: Vec<String>,
+    /// Enabled grant types.
+    pub grant_types: Vec<String>,
+    /// Token-endpoint authentication method.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// ID-token settings.
+    pub jwt_configuration: JwtConfiguration,
+}
+
+/// How a user's password is given.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswordSpec {
+    /// Clear text, to be hashed with Argon2id before storing.
+    Plain(String),
+    /// An Argon2 PHC string, stored as is.
+    Hash(String),
+}
+
+impl std::fmt::Debug for PasswordSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Plain(_) => f.write_str("Plain(<redacted>)"),
+            Self::Hash(_) => f.write_str("Hash(<redacted>)"),
+        }
+    }
+}
+
+/// A user as declared in the file (our extension), matched by email.
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    /// Login email, the match key.
+    pub email: String,
+    /// Fixed user id (the part after `auth0|`), e.g. from an Auth0 export.
+    pub user_id: Option<String>,
+    /// Password or hash; `None` keeps an existing user's password.
+    pub password: Option<PasswordSpec>,
+    /// Email verified flag.
+    pub email_verified: bool,
+    /// Full name.
+    pub name: Option<String>,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Nickname.
+    pub nickname: Option<String>,
+    /// Picture URL.
+    pub picture: Option<String>,
+    /// Blocked flag.
+    pub blocked: bool,
+}
+
+/// A parsed tenant file.
+#[derive(Debug, Clone, Default)]
+pub struct TenantFile {
+    /// Applications.
+    pub clients: Vec<ClientSpec>,
+    /// APIs.
+    pub resource_servers: Vec<ResourceServer>,
+    /// Users.
+    pub users: Vec<UserSpec>,
+    /// One line per ignored, unsupported field or section.
+    pub warnings: Vec<String>,
+}
+
+const CLIENT_FIELDS: [&str; 11] = [
+    "name", "client_id", "client_secret", "app_type", "is_first_party", "callbacks",
+    "allowed_logout_urls", "web_origins", "grant_types", "token_endpoint_auth_method",
+    "jwt_configuration",
+];
+const API_FIELDS: [&str; 7] = [
+    "name", "identifier", "scopes", "allow_offline_access", "token_lifetime", "signing_alg",
+    "skip_consent_for_verifiable_first_party_clients",
+];
+const USER_FIELDS: [&str; 11] = [
+    "email", "user_id", "password", "password_hash", "email_verified", "name", "given_name",
+    "family_name", "nickname", "picture", "blocked",
+];
+
+/// One mapping entry of a list, with the path used in messages.
+struct Entry<'a> {
+    map: &'a Mapping,
+    path: String,
+}
+
+impl Entry<'_> {
+    fn get<T: DeserializeOwned>(&self, field: &str) -> Result<Option<T>, TenantError> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_yaml_ng::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| self.error(field, &e.to_string())),
+        }
+    }
+
+    fn required<T: DeserializeOwned>(&self, field: &str) -> Result<T, TenantError> {
+        self.get(field)?.ok_or_else(|| self.error(field, "is required"))
+    }
+
+    fn error(&self, field: &str, msg: &str) -> TenantError {
+        TenantError(format!("{}.{field}: {msg}", self.path))
+    }
+
+    fn warn_unknown(&self, known: &[&str], warnings: &mut Vec<String>) {
+        for key in self.map.keys() {
+            let name = key.as_str().unwrap_or("?");
+            if !known.contains(&name) {
+                warnings.push(format!("{}.{name}: not supported yet, ignored", self.path));
+            }
+        }
+    }
+}
+
+fn entries<'a>(root: &'a Mapping, section: &str) -> Result<Vec<Entry<'a>>, TenantError> {
+    match root.get(section) {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let label = item
+                    .get("name")
+                    .or_else(|| item.get("email"))
+                    .and_then(Value::as_str)
+                    .map(|n| format!("{section}[{i}] ({n:?})"))
+                    .unwrap_or_else(|| format!("{section}[{i}]"));
+                match item {
+                    Value::Mapping(map) => Ok(Entry { map, path: label }),
+                    _ => Err(TenantError(format!("{label}: must be a mapping"))),
+                }
+            })
+            .collect(),
+        Some(_) => Err(TenantError(format!("{section}: must be a list"))),
+    }
+}
+
+/// Parses and validates a tenant file.
+pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
+    let root: Value = serde_yaml_ng::from_str(text).map_err(|e| TenantError(format!("not valid YAML: {e}")))?;
+    let root = match root {
+        Value::Mapping(m) => m,
+        Value::Null => Mapping::new(),
+        _ => return Err(TenantError("the tenant file must be a mapping at the top level".into())),
+    };
+    let mut file = TenantFile::default();
+    for key in root.keys() {
+        let name = key.as_str().unwrap_or("?");
+        if !["clients", "resourceServers", "users"].contains(&name) {
+            file.warnings.push(format!("{name}: section not supported yet, ignored"));
+        }
+    }
+    for entry in entries(&root, "clients")? {
+        entry.warn_unknown(&CLIENT_FIELDS, &mut file.warnings);
+        file.clients.push(client(&entry)?);
+    }
+    for entry in entries(&root, "resourceServers")? {
+        entry.warn_unknown(&API_FIELDS, &mut file.warnings);
+        file.resource_servers.push(resource_server(&entry)?);
+    }
+    for entry in entries(&root, "users")? {
+        entry.warn_unknown(&USER_FIELDS, &mut file.warnings);
+        file.users.push(user(&entry)?);
+    }
+    check_unique(file.clients.iter().map(|c| c.name.as_str()), "clients", "name")?;
+    check_unique(file.clients.iter().filter_map(|c| c.client_id.as_deref()), "clients", "client_id")?;
+    check_unique(file.resource_servers.iter().map(|r| r.identifier.as_str()), "resourceServers", "identifier")?;
+    let emails: Vec<String> = file.users.iter().map(|u| User::normalize_email(&u.email)).collect();
+    check_unique(emails.iter().map(String::as_str), "users", "email")?;
+    Ok(file)
+}
+
+fn check_unique<'a>(values: impl Iterator<Item = &'a str>, section: &str, field: &str) -> Result<(), TenantError> {
+    let mut seen = std::collections::HashSet::new();
+    for v in values {
+        if !seen.insert(v) {
+            return Err(TenantError(format!("{section}: two entries share the {field} {v:?}")));
+        }
+    }
+    Ok(())
+}
+
+fn non_empty(entry: &Entry<'_>, field: &str) -> Result<String, TenantError> {
+    let value: String = entry.required(field)?;
+    if value.trim().is_empty() {
+        return Err(entry.error(field, "must not be empty"));
+    }
+    Ok(value)
+}
+
+fn enum_field<T: DeserializeOwned>(entry: &Entry<'_>, field: &str, allowed: &str) -> Result<Option<T>, TenantError> {
+    entry
+        .get::<T>(field)
+        .map_err(|_| entry.error(field, &format!("must be one of {allowed}")))
+}
+
+fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
+    let name = non_empty(entry, "name")?;
+    let app_type = enum_field(entry, "app_type", "regular_web, spa, native, non_interactive")?
+        .unwrap_or(AppType::RegularWeb);
+    let callbacks: Vec<String> = entry.get("callbacks")?.unwrap_or_default();
+    let callbacks = callbacks
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| RedirectUri::parse(raw).map_err(|e| entry.error(&format!("callbacks[{i}]"), &e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let allowed_logout_urls = urls(entry, "allowed_logout_urls")?;
+    let web_origins = urls(entry, "web_origins")?;
+    let grant_types: Vec<String> = entry.get("grant_types")?.unwrap_or_else(|| crate::client::Client::default_grant_types(app_type));
+    for (i, g) in grant_types.iter().enumerate() {
+        if !grant_type::KNOWN.contains(&g.as_str()) {
+            return Err(entry.error(&format!("grant_types[{i}]"), &format!("unknown grant type {g:?}")));
+        }
+    }
+    let public_default = matches!(app_type, AppType::Spa | AppType::Native);
+    let token_endpoint_auth_method = enum_field(entry, "token_endpoint_auth_method", "none, client_secret_post, client_secret_basic")?
+        .unwrap_or(if public_default { TokenEndpointAuthMethod::None } else { TokenEndpointAuthMethod::ClientSecretPost });
+    let client_secret = match entry.get::<String>("client_secret")? {
+        None => None,
+        Some(raw) => Some(ClientSecret::new(&raw).map_err(|m| entry.error("client_secret", &m))?),
+    };
+    if client_secret.is_some() && token_endpoint_auth_method == TokenEndpointAuthMethod::None {
+        return Err(entry.error("client_secret", "a client with token_endpoint_auth_method none has no secret"));
+    }
+    let client_id: Option<String> = entry.get("client_id")?;
+    if let Some(id) = &client_id {
+        let ok = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        if !ok {
+            return Err(entry.error("client_id", "must be 1 to 128 visible ASCII characters without ':'"));
+        }
+    }
+    let jwt_configuration = match entry.map.get("jwt_configuration") {
+        None | Some(Value::Null) => JwtConfiguration::default(),
+        Some(Value::Mapping(map)) => {
+            let sub = Entry { map, path: format!("{}.jwt_configuration", entry.path) };
+            let lifetime: i64 = sub.get("lifetime_in_seconds")?.unwrap_or(JwtConfiguration::default().lifetime_in_seconds);
+            if !(1..=2_592_000).contains(&lifetime) {
+                return Err(sub.error("lifetime_in_seconds", "must be between 1 and 2592000"));
+            }
+            let alg = signing_alg(&sub, "alg")?;
+            let mut unknown = Vec::new();
+            sub.warn_unknown(&["lifetime_in_seconds", "alg"], &mut unknown);
+            if let Some(first) = unknown.first() {
+                return Err(TenantError(first.replace("not supported yet, ignored", "unknown field")));
+            }
+            JwtConfiguration { lifetime_in_seconds: lifetime, alg }
+        }
+        Some(_) => return Err(entry.error("jwt_configuration", "must be a mapping")),
+    };
+    Ok(ClientSpec {
+        name,
+        client_id,
+        client_secret,
+        app_type,
+        is_first_party: entry.get("is_first_party")?.unwrap_or(true),
+        callbacks,
+        allowed_logout_urls,
+        web_origins,
+        grant_types,
+        token_endpoint_auth_method,
+        jwt_configuration,
+    })
+}
+
+fn signing_alg(entry: &Entry<'_>, field: &str) -> Result<SigningAlg, TenantError> {
+    Ok(enum_field(entry, field, "RS256")?.unwrap_or(SigningAlg::RS256))
+}
+
+fn urls(entry: &Entry<'_>, field: &str) -> Result<Vec<String>, TenantError> {
+    let list: Vec<String> = entry.get(field)?.unwrap_or_default();
+    for (i, raw) in list.iter().enumerate() {
+        if let Err(e) = RedirectUri::parse(raw) {
+            return Err(entry.error(&format!("{field}[{i}]"), &e.to_string()));
+        }
+    }
+    Ok(list)
+}
+
+fn resource_server(entry: &Entry<'_>) -> Result<ResourceServer, TenantError> {
+    let name = non_empty(entry, "name")?;
+    let identifier = non_empty(entry, "identifier")?;
+    let scopes: Vec<ApiScope> = entry.get("scopes")?.unwrap_or_default();
+    for (i, s) in scopes.iter().enumerate() {
+        let valid = !s.value.is_empty() && crate::scope::Scope::parse(&s.value).is_ok_and(|p| p.len() == 1);
+        if !valid {
+            return Err(entry.error(&format!("scopes[{i}].value"), "must be a single scope token"));
+        }
+    }
+    check_unique(scopes.iter().map(|s| s.value.as_str()), &entry.path, "scope value")?;
+    let token_lifetime: i64 = entry.get("token_lifetime")?.unwrap_or(ResourceServer::DEFAULT_TOKEN_LIFETIME);
+    if !(1..=ResourceServer::MAX_TOKEN_LIFETIME).contains(&token_lifetime) {
+        return Err(entry.error("token_lifetime", "must be between 1 and 2592000"));
+    }
+    Ok(ResourceServer {
+        name,
+        identifier,
+        scopes,
+        allow_offline_access: entry.get("allow_offline_access")?.unwrap_or(false),
+        token_lifetime,
+        signing_alg: signing_alg(entry, "signing_alg")?,
+        skip_consent_for_verifiable_first_party_clients: entry
+            .get("skip_consent_for_verifiable_first_party_clients")?
+            .unwrap_or(true),
+    })
+}
+
+fn user(entry: &Entry<'_>) -> Result<UserSpec, TenantError> {
+    let email = non_empty(entry, "email")?;
+    if !User::is_valid_email(&email) {
+        return Err(entry.error("email", "is not a valid email address"));
+    }
+    let password = match (entry.get::<String>("password")?, entry.get::<String>("password_hash")?) {
+        (Some(_), Some(_)) => return Err(entry.error("password", "give either password or password_hash, not both")),
+        (Some(p), None) if p.chars().count() < 8 => return Err(entry.error("password", "must be at least 8 characters")),
+        (Some(p), None) => Some(PasswordSpec::Plain(p)),
+        (None, Some(h)) if h.starts_with("$argon2id$") || h.starts_with("$argon2i$") => Some(PasswordSpec::Hash(h)),
+        (None, Some(_)) => return Err(entry.error("password_hash", "must be an Argon2 PHC string ($argon2id$...)")),
+        (None, None) => None,
+    };
+    let user_id: Option<String> = entry.get("user_id")?;
+    let user_id = match user_id {
+        None => None,
+        Some(raw) => {
+            let id = User::id_from_sub(&raw).unwrap_or(&raw).to_owned();
+            if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(entry.error("user_id", "must be 1 to 128 characters of [A-Za-z0-9_-], optionally prefixed with auth0|"));
+            }
+            Some(id)
+        }
+    };
+    Ok(UserSpec {
+        email,
+        user_id,
+        password,
+        email_verified: entry.get("email_verified")?.unwrap_or(false),
+        name: entry.get("name")?,
+        given_name: entry.get("given_name")?,
+        family_name: entry.get("family_name")?,
+        nickname: entry.get("nickname")?,
+        picture: entry.get("picture")?,
+        blocked: entry.get("blocked")?.unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+clients:
+  - name: Web
+    app_type: regular_web
+    callbacks: [https://app.example/callback]
+    jwt_configuration: { lifetime_in_seconds: 3600, alg: RS256 }
+    logo_uri: https://x.example/logo.png
+resourceServers:
+  - name: API
+    identifier: https://api.example
+    scopes: [{ value: "read:x", description: Read X }]
+users:
+  - email: a@b.example
+    password: correct horse
+rules: []
+"#;
+
+    #[test]
+    fn parses_a_good_file_with_warnings_for_unsupported_fields() {
+        let f = parse(GOOD);
+        let f = f.as_ref().map_err(|e| e.0.clone());
+        assert!(f.is_ok(), "{f:?}");
+        let Ok(f) = f else { return };
+        assert_eq!(f.clients.len(), 1);
+        assert_eq!(f.clients[0].jwt_configuration.lifetime_in_seconds, 3600);
+        assert_eq!(f.resource_servers[0].scopes[0].value, "read:x");
+        assert!(f.warnings.iter().any(|w| w.contains("logo_uri")));
+        assert!(f.warnings.iter().any(|w| w.starts_with("rules")));
+    }
+
+    #[test]
+    fn errors_name_the_entry_and_field() {
+        let cases = [
+            ("clients: [{name: W, callbacks: ['https://a.example/cb#x']}]", "clients[0] (\"W\").callbacks[0]"),
+            ("clients: [{name: W, app_type: tv}]", "clients[0] (\"W\").app_type"),
+            ("clients: [{name: W, client_secret: short}]", "clients[0] (\"W\").client_secret"),
+            ("clients: [{name: W, jwt_configuration: {alg: HS256}}]", "jwt_configuration.alg"),
+            ("resourceServers: [{name: A}]", "resourceServers[0] (\"A\").identifier"),
+            ("resourceServers: [{name: A, identifier: x, token_lifetime: 0}]", "token_lifetime"),
+            ("users: [{email: nope}]", "users[0] (\"nope\").email"),
+            ("users: [{email: a@b.c, password: x}]", "users[0] (\"a@b.c\").password"),
+            ("clients: [{name: W}, {name: W}]", "clients: two entries share the name"),
+            ("clients: {name: W}", "clients: must be a list"),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).err().map(|e| e.0).unwrap_or_default();
+            assert!(err.contains(expected), "{text}: got {err:?}");
+        }
+    }
+}
