@@ -115,14 +115,19 @@ pub fn trust(params: &Params, client: Option<&Client>) -> Result<RedirectTarget,
     let page = |msg: &str| OAuthError::new(OAuthErrorCode::InvalidRequest, msg);
     for name in ["client_id", "redirect_uri"] {
         if params.is_repeated(name) {
-            return Err(page(&format!("Parameter {name} must not be provided more than once")));
+            return Err(page(&format!(
+                "Parameter {name} must not be provided more than once"
+            )));
         }
     }
     if params.get("client_id").is_none() {
         return Err(page("Missing required parameter: client_id"));
     }
     let Some(client) = client else {
-        return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "Unknown client"));
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidRequest,
+            "Unknown client",
+        ));
     };
     let redirect_uri = match params.get("redirect_uri") {
         Some(requested) => client.find_callback(requested).map(|_| requested),
@@ -156,49 +161,84 @@ pub fn validate(
     target: RedirectTarget,
     api: Option<&ResourceServer>,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
-    let fail = |code, msg: &str| {
-        AuthorizeError::Redirect(target.clone(), OAuthError::new(code, msg))
-    };
+    let fail =
+        |code, msg: &str| AuthorizeError::Redirect(target.clone(), OAuthError::new(code, msg));
     use OAuthErrorCode::*;
     if let Some(name) = params.first_repeated() {
-        return Err(fail(InvalidRequest, &format!("Parameter {name} must not be provided more than once")));
+        return Err(fail(
+            InvalidRequest,
+            &format!("Parameter {name} must not be provided more than once"),
+        ));
     }
-    if params.get("response_mode").is_some_and(|m| m != "query" && m != "form_post") {
+    if params
+        .get("response_mode")
+        .is_some_and(|m| m != "query" && m != "form_post")
+    {
         return Err(fail(InvalidRequest, "Unsupported response_mode"));
     }
     if params.has("request") {
-        return Err(fail(RequestNotSupported, "The request parameter is not supported"));
+        return Err(fail(
+            RequestNotSupported,
+            "The request parameter is not supported",
+        ));
     }
     if params.has("request_uri") {
-        return Err(fail(RequestUriNotSupported, "The request_uri parameter is not supported"));
+        return Err(fail(
+            RequestUriNotSupported,
+            "The request_uri parameter is not supported",
+        ));
     }
     match params.get("response_type") {
-        None => return Err(fail(InvalidRequest, "Missing required parameter: response_type")),
+        None => {
+            return Err(fail(
+                InvalidRequest,
+                "Missing required parameter: response_type",
+            ));
+        }
         Some("code") => {}
         Some(other) => {
-            return Err(fail(UnsupportedResponseType, &format!("Unsupported response type: {other}")));
+            return Err(fail(
+                UnsupportedResponseType,
+                &format!("Unsupported response type: {other}"),
+            ));
         }
     }
     if !client.allows_grant(grant_type::AUTHORIZATION_CODE) {
-        return Err(fail(UnauthorizedClient, "Grant type 'authorization_code' not allowed for the client."));
+        return Err(fail(
+            UnauthorizedClient,
+            "Grant type 'authorization_code' not allowed for the client.",
+        ));
     }
     let scope = Scope::parse(params.get("scope").unwrap_or_default())
         .map_err(|e| fail(InvalidScope, &e.to_string()))?;
     let audience = params.get("audience").or_else(|| params.get("resource"));
     if let Some(audience) = audience {
         if api.is_none_or(|a| a.identifier != audience) {
-            return Err(fail(AccessDenied, &format!("Service not found: {audience}")));
+            return Err(fail(
+                AccessDenied,
+                &format!("Service not found: {audience}"),
+            ));
         }
     }
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (Some(challenge), method) => Some(
-            CodeChallenge::parse(challenge, method).map_err(|e| fail(InvalidRequest, &e.to_string()))?,
+            CodeChallenge::parse(challenge, method)
+                .map_err(|e| fail(InvalidRequest, &e.to_string()))?,
         ),
         (None, Some(_)) => {
-            return Err(fail(InvalidRequest, "code_challenge_method given without code_challenge"));
+            return Err(fail(
+                InvalidRequest,
+                "code_challenge_method given without code_challenge",
+            ));
         }
         (None, None) if client.is_public() => {
-            return Err(fail(InvalidRequest, "PKCE is required for public clients: send code_challenge with code_challenge_method=S256"));
+            return Err(fail(
+                InvalidRequest,
+                "PKCE is required for public clients: send code_challenge with code_challenge_method=S256",
+            ));
         }
         (None, None) => None,
     };
@@ -267,14 +307,17 @@ pub fn next_step(s: Situation<'_>) -> Result<Step, OAuthError> {
             Some(session) => {
                 req.prompt.login
                     || req.prompt.select_account
-                    || req
-                        .max_age
-                        .is_some_and(|max| (s.now - session.auth_time).whole_seconds() > max || max == 0)
+                    || req.max_age.is_some_and(|max| {
+                        (s.now - session.auth_time).whole_seconds() > max || max == 0
+                    })
             }
         };
     if login_needed {
         return if req.prompt.none {
-            Err(OAuthError::new(OAuthErrorCode::LoginRequired, "Login required"))
+            Err(OAuthError::new(
+                OAuthErrorCode::LoginRequired,
+                "Login required",
+            ))
         } else {
             Ok(Step::Login)
         };
@@ -288,7 +331,10 @@ pub fn next_step(s: Situation<'_>) -> Result<Step, OAuthError> {
             && !s.remembered_grant.is_some_and(|r| granted.is_subset_of(r)));
     if consent_needed {
         return if req.prompt.none {
-            Err(OAuthError::new(OAuthErrorCode::ConsentRequired, "Consent required"))
+            Err(OAuthError::new(
+                OAuthErrorCode::ConsentRequired,
+                "Consent required",
+            ))
         } else {
             Ok(Step::Consent)
         };

@@ -53,7 +53,10 @@ impl AccessTokenClaims<'_> {
         m.insert("sub".into(), json!(self.sub));
         m.insert("aud".into(), aud);
         m.insert("iat".into(), json!(self.iat.unix_timestamp()));
-        m.insert("exp".into(), json!(self.iat.unix_timestamp() + self.lifetime));
+        m.insert(
+            "exp".into(),
+            json!(self.iat.unix_timestamp() + self.lifetime),
+        );
         m.insert("scope".into(), json!(self.scope.to_string()));
         m.insert("jti".into(), json!(self.jti));
         m.insert("azp".into(), json!(self.client_id));
@@ -95,7 +98,10 @@ impl IdTokenClaims<'_> {
         m.insert("aud".into(), json!(self.client_id));
         m.insert("azp".into(), json!(self.client_id));
         m.insert("iat".into(), json!(self.iat.unix_timestamp()));
-        m.insert("exp".into(), json!(self.iat.unix_timestamp() + self.lifetime));
+        m.insert(
+            "exp".into(),
+            json!(self.iat.unix_timestamp() + self.lifetime),
+        );
         m.insert("auth_time".into(), json!(self.auth_time.unix_timestamp()));
         m.insert("sid".into(), json!(self.sid));
         m.insert("at_hash".into(), json!(at_hash(self.access_token)));
@@ -149,8 +155,24 @@ pub fn userinfo(user: &User, scope: &Scope) -> Map<String, Value> {
 
 /// The claim names the server can release (discovery `claims_supported`).
 pub const SUPPORTED: [&str; 19] = [
-    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "name",
-    "given_name", "family_name", "nickname", "picture", "updated_at", "email", "email_verified",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "azp",
+    "at_hash",
+    "sid",
+    "name",
+    "given_name",
+    "family_name",
+    "nickname",
+    "picture",
+    "updated_at",
+    "email",
+    "email_verified",
     "scope",
 ];
 
@@ -161,7 +183,10 @@ mod tests {
     #[test]
     fn at_hash_matches_oidc_example() {
         // OIDC Core A.3 example access token and at_hash.
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 
     #[test]
@@ -177,11 +202,23 @@ mod tests {
             lifetime: 10,
             jti: "j",
         };
-        assert_eq!(base.to_json()["aud"], json!(["https://api.example", "https://i.example/userinfo"]));
+        assert_eq!(
+            base.to_json()["aud"],
+            json!(["https://api.example", "https://i.example/userinfo"])
+        );
         let no_openid = Scope::parse("read").unwrap_or_default();
-        let api_only = AccessTokenClaims { scope: &no_openid, ..base.clone() };
+        let api_only = AccessTokenClaims {
+            scope: &no_openid,
+            ..base.clone()
+        };
         assert_eq!(api_only.to_json()["aud"], json!("https://api.example"));
-        let userinfo_only = AccessTokenClaims { audience: None, ..base };
-        assert_eq!(userinfo_only.to_json()["aud"], json!("https://i.example/userinfo"));
+        let userinfo_only = AccessTokenClaims {
+            audience: None,
+            ..base
+        };
+        assert_eq!(
+            userinfo_only.to_json()["aud"],
+            json!("https://i.example/userinfo")
+        );
     }
 }

@@ -155,7 +155,12 @@ impl Client {
     /// Auth0's default grant types for a new application of this type.
     pub fn default_grant_types(app_type: AppType) -> Vec<String> {
         let grants: &[&str] = match app_type {
-            AppType::RegularWeb => &["authorization_code", "implicit", "refresh_token", "client_credentials"],
+            AppType::RegularWeb => &[
+                "authorization_code",
+                "implicit",
+                "refresh_token",
+                "client_credentials",
+            ],
             AppType::Spa | AppType::Native => &["authorization_code", "implicit", "refresh_token"],
             AppType::NonInteractive => &["client_credentials"],
         };

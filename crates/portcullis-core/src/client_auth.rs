@@ -22,7 +22,9 @@ impl Credentials {
     /// The client the request claims to be.
     pub fn client_id(&self) -> &str {
         match self {
-            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::None { client_id } => client_id,
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::None { client_id } => client_id,
         }
     }
 
@@ -44,14 +46,20 @@ pub struct AuthError {
 
 fn invalid_client(used_basic: bool) -> AuthError {
     AuthError {
-        error: OAuthError::new(OAuthErrorCode::InvalidClient, "Client authentication failed"),
+        error: OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "Client authentication failed",
+        ),
         used_basic,
     }
 }
 
 /// Reads the presented credentials. `basic` is the decoded `Authorization: Basic` pair
 /// (already form-url-decoded, RFC 6749 §2.3.1), `Err(())` when that header was malformed.
-pub fn presented(basic: Option<Result<(String, String), ()>>, params: &Params) -> Result<Credentials, AuthError> {
+pub fn presented(
+    basic: Option<Result<(String, String), ()>>,
+    params: &Params,
+) -> Result<Credentials, AuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
     match basic {
@@ -68,7 +76,10 @@ pub fn presented(basic: Option<Result<(String, String), ()>>, params: &Params) -
             }
             if body_id.is_some_and(|id| id != client_id) {
                 return Err(AuthError {
-                    error: OAuthError::new(OAuthErrorCode::InvalidRequest, "client_id does not match the Authorization header"),
+                    error: OAuthError::new(
+                        OAuthErrorCode::InvalidRequest,
+                        "client_id does not match the Authorization header",
+                    ),
                     used_basic: true,
                 });
             }
@@ -79,7 +90,9 @@ pub fn presented(basic: Option<Result<(String, String), ()>>, params: &Params) -
                 client_id: id.to_owned(),
                 secret: secret.to_owned(),
             }),
-            (Some(id), None) => Ok(Credentials::None { client_id: id.to_owned() }),
+            (Some(id), None) => Ok(Credentials::None {
+                client_id: id.to_owned(),
+            }),
             (None, _) => Err(invalid_client(false)),
         },
     }
@@ -114,7 +127,11 @@ mod tests {
         Client {
             client_id: "c1".into(),
             name: "App".into(),
-            app_type: if public { AppType::Spa } else { AppType::RegularWeb },
+            app_type: if public {
+                AppType::Spa
+            } else {
+                AppType::RegularWeb
+            },
             is_first_party: true,
             callbacks: vec![],
             allowed_logout_urls: vec![],
@@ -136,16 +153,28 @@ mod tests {
 
     #[test]
     fn one_method_per_request() {
-        let r = presented(Some(Ok(("c1".into(), "s3cret".into()))), &params(&[("client_secret", "s3cret")]));
-        assert_eq!(r.err().map(|e| e.error.error), Some(OAuthErrorCode::InvalidRequest));
+        let r = presented(
+            Some(Ok(("c1".into(), "s3cret".into()))),
+            &params(&[("client_secret", "s3cret")]),
+        );
+        assert_eq!(
+            r.err().map(|e| e.error.error),
+            Some(OAuthErrorCode::InvalidRequest)
+        );
     }
 
     #[test]
     fn secret_by_basic_or_post_both_work_for_confidential_clients() {
         let c = client(false);
         for creds in [
-            Credentials::Basic { client_id: "c1".into(), secret: "s3cret".into() },
-            Credentials::Post { client_id: "c1".into(), secret: "s3cret".into() },
+            Credentials::Basic {
+                client_id: "c1".into(),
+                secret: "s3cret".into(),
+            },
+            Credentials::Post {
+                client_id: "c1".into(),
+                secret: "s3cret".into(),
+            },
         ] {
             assert!(authenticate(Some(&c), &creds).is_ok());
         }
@@ -156,15 +185,45 @@ mod tests {
         let conf = client(false);
         let public = client(true);
         let cases = [
-            (Some(&conf), Credentials::Post { client_id: "c1".into(), secret: "wrong".into() }),
-            (Some(&conf), Credentials::None { client_id: "c1".into() }),
-            (Some(&public), Credentials::Post { client_id: "c1".into(), secret: "x".into() }),
-            (None, Credentials::None { client_id: "nope".into() }),
+            (
+                Some(&conf),
+                Credentials::Post {
+                    client_id: "c1".into(),
+                    secret: "wrong".into(),
+                },
+            ),
+            (
+                Some(&conf),
+                Credentials::None {
+                    client_id: "c1".into(),
+                },
+            ),
+            (
+                Some(&public),
+                Credentials::Post {
+                    client_id: "c1".into(),
+                    secret: "x".into(),
+                },
+            ),
+            (
+                None,
+                Credentials::None {
+                    client_id: "nope".into(),
+                },
+            ),
         ];
         for (c, creds) in cases {
             let e = authenticate(c, &creds).err().map(|e| e.error.error);
             assert_eq!(e, Some(OAuthErrorCode::InvalidClient), "{creds:?}");
         }
-        assert!(authenticate(Some(&public), &Credentials::None { client_id: "c1".into() }).is_ok());
+        assert!(
+            authenticate(
+                Some(&public),
+                &Credentials::None {
+                    client_id: "c1".into()
+                }
+            )
+            .is_ok()
+        );
     }
 }

@@ -71,7 +71,9 @@ pub fn check_redemption(
             Err(e) => invalid(&e.to_string()),
         },
         // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade.
-        (None, Some(_)) => invalid("code_verifier sent but the authorization request had no code_challenge"),
+        (None, Some(_)) => {
+            invalid("code_verifier sent but the authorization request had no code_challenge")
+        }
         (None, None) => Ok(()),
     }
 }
@@ -87,7 +89,8 @@ mod tests {
         AuthorizationCode {
             client_id: "c1".into(),
             user_id: "u1".into(),
-            redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap_or_else(|_| unreachable!()),
+            redirect_uri: RedirectUri::parse("https://app.example/cb")
+                .unwrap_or_else(|_| unreachable!()),
             redirect_uri_sent: true,
             scope: Scope::default(),
             audience: None,
@@ -112,15 +115,57 @@ mod tests {
         let cb = Some("https://app.example/cb");
         let bad = Some(OAuthErrorCode::InvalidGrant);
         let cases: Vec<(&str, Result<(), OAuthError>, Option<OAuthErrorCode>)> = vec![
-            ("happy", check_redemption(&code(false), "c1", cb, None, t0), None),
-            ("pkce ok", check_redemption(&code(true), "c1", cb, Some(VERIFIER), t0), None),
-            ("expired", check_redemption(&code(false), "c1", cb, None, t0 + LIFETIME), bad),
-            ("other client", check_redemption(&code(false), "c2", cb, None, t0), bad),
-            ("other redirect", check_redemption(&code(false), "c1", Some("https://app.example/cb2"), None, t0), bad),
-            ("missing redirect", check_redemption(&code(false), "c1", None, None, t0), bad),
-            ("missing verifier", check_redemption(&code(true), "c1", cb, None, t0), bad),
-            ("wrong verifier", check_redemption(&code(true), "c1", cb, Some(&"a".repeat(43)), t0), bad),
-            ("downgrade", check_redemption(&code(false), "c1", cb, Some(VERIFIER), t0), bad),
+            (
+                "happy",
+                check_redemption(&code(false), "c1", cb, None, t0),
+                None,
+            ),
+            (
+                "pkce ok",
+                check_redemption(&code(true), "c1", cb, Some(VERIFIER), t0),
+                None,
+            ),
+            (
+                "expired",
+                check_redemption(&code(false), "c1", cb, None, t0 + LIFETIME),
+                bad,
+            ),
+            (
+                "other client",
+                check_redemption(&code(false), "c2", cb, None, t0),
+                bad,
+            ),
+            (
+                "other redirect",
+                check_redemption(
+                    &code(false),
+                    "c1",
+                    Some("https://app.example/cb2"),
+                    None,
+                    t0,
+                ),
+                bad,
+            ),
+            (
+                "missing redirect",
+                check_redemption(&code(false), "c1", None, None, t0),
+                bad,
+            ),
+            (
+                "missing verifier",
+                check_redemption(&code(true), "c1", cb, None, t0),
+                bad,
+            ),
+            (
+                "wrong verifier",
+                check_redemption(&code(true), "c1", cb, Some(&"a".repeat(43)), t0),
+                bad,
+            ),
+            (
+                "downgrade",
+                check_redemption(&code(false), "c1", cb, Some(VERIFIER), t0),
+                bad,
+            ),
         ];
         for (name, result, expected) in cases {
             assert_eq!(err(result), expected, "{name}");

@@ -14,7 +14,10 @@ pub const OIDC_SCOPE_DESCRIPTIONS: [(&str, &str); 6] = [
     ("email", "Read your email address"),
     ("address", "Read your postal address"),
     ("phone", "Read your phone number"),
-    ("offline_access", "Stay signed in and access your data while you are away"),
+    (
+        "offline_access",
+        "Stay signed in and access your data while you are away",
+    ),
 ];
 
 /// The part of `requested` that can be granted: the OIDC scopes (`offline_access` only
@@ -42,7 +45,10 @@ pub fn describe<'a>(scope: &'a str, api: Option<&'a ResourceServer>) -> &'a str 
         .iter()
         .find(|(name, _)| *name == scope)
         .map(|(_, d)| *d)
-        .or_else(|| api.and_then(|a| a.scope(scope)).map(|s| s.description.as_str()))
+        .or_else(|| {
+            api.and_then(|a| a.scope(scope))
+                .map(|s| s.description.as_str())
+        })
         .filter(|d| !d.is_empty())
         .unwrap_or(scope)
 }

@@ -102,9 +102,18 @@ mod tests {
 
     #[test]
     fn plain_and_missing_method_are_refused() {
-        assert_eq!(CodeChallenge::parse(CHALLENGE, Some("plain")), Err(PkceError::UnsupportedMethod));
-        assert_eq!(CodeChallenge::parse(CHALLENGE, None), Err(PkceError::UnsupportedMethod));
-        assert_eq!(CodeChallenge::parse("short", Some("S256")), Err(PkceError::MalformedChallenge));
+        assert_eq!(
+            CodeChallenge::parse(CHALLENGE, Some("plain")),
+            Err(PkceError::UnsupportedMethod)
+        );
+        assert_eq!(
+            CodeChallenge::parse(CHALLENGE, None),
+            Err(PkceError::UnsupportedMethod)
+        );
+        assert_eq!(
+            CodeChallenge::parse("short", Some("S256")),
+            Err(PkceError::MalformedChallenge)
+        );
     }
 
     #[test]

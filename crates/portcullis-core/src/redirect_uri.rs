@@ -18,6 +18,9 @@ pub enum InvalidRedirectUri {
     /// A scheme a browser would execute or read locally (`javascript:`, `data:`, ...).
     #[error("uses a forbidden scheme")]
     ForbiddenScheme,
+    /// Only printable ASCII without spaces: what is registered is what is compared.
+    #[error("must contain only printable ASCII characters without spaces")]
+    Characters,
     /// Userinfo (`user@host`) invites parser differentials and is never needed.
     #[error("must not contain user information")]
     UserInfo,
@@ -31,6 +34,9 @@ pub struct RedirectUri(String);
 impl RedirectUri {
     /// Validates a URI for registration or for use in a request.
     pub fn parse(raw: &str) -> Result<Self, InvalidRedirectUri> {
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InvalidRedirectUri::Characters);
+        }
         let url = url::Url::parse(raw).map_err(|_| InvalidRedirectUri::NotAbsolute)?;
         if raw.contains('#') || url.fragment().is_some() {
             return Err(InvalidRedirectUri::Fragment);
@@ -64,7 +70,8 @@ impl RedirectUri {
         };
         match url.host() {
             Some(url::Host::Domain(d)) => {
-                d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+                d.eq_ignore_ascii_case("localhost")
+                    || d.to_ascii_lowercase().ends_with(".localhost")
             }
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -143,7 +150,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn reg(list: &[&str]) -> Vec<RedirectUri> {
-        list.iter().filter_map(|r| RedirectUri::parse(r).ok()).collect()
+        list.iter()
+            .filter_map(|r| RedirectUri::parse(r).ok())
+            .collect()
     }
 
     #[test]
@@ -196,13 +205,27 @@ mod tests {
 
     #[test]
     fn localhost_detection_parses_the_host() {
-        let yes = ["http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]/cb"];
+        let yes = [
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]/cb",
+        ];
         let no = ["https://localhost.evil.test/cb", "https://app.example/cb"];
         for raw in yes {
-            assert!(RedirectUri::parse(raw).map(|r| r.is_localhost()).unwrap_or(false), "{raw}");
+            assert!(
+                RedirectUri::parse(raw)
+                    .map(|r| r.is_localhost())
+                    .unwrap_or(false),
+                "{raw}"
+            );
         }
         for raw in no {
-            assert!(!RedirectUri::parse(raw).map(|r| r.is_localhost()).unwrap_or(true), "{raw}");
+            assert!(
+                !RedirectUri::parse(raw)
+                    .map(|r| r.is_localhost())
+                    .unwrap_or(true),
+                "{raw}"
+            );
         }
     }
 

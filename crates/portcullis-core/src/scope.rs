@@ -8,7 +8,14 @@ pub const OPENID: &str = "openid";
 /// OIDC scope for a refresh token (OIDC Core §11).
 pub const OFFLINE_ACCESS: &str = "offline_access";
 /// The standard OIDC scopes whose claims the server can return (OIDC Core §5.4).
-pub const OIDC_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
+pub const OIDC_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 /// Error for a scope string that violates the RFC 6749 §3.3 grammar.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -67,7 +67,11 @@ impl TokenHash {
 
     /// Whether `presented` hashes to this value, compared in constant time.
     pub fn matches(&self, presented: &str) -> bool {
-        TokenHash::of(presented).0.as_bytes().ct_eq(self.0.as_bytes()).into()
+        TokenHash::of(presented)
+            .0
+            .as_bytes()
+            .ct_eq(self.0.as_bytes())
+            .into()
     }
 }
 

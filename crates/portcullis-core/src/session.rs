@@ -54,6 +54,8 @@ pub struct LoginTransaction {
     /// Hash of the browser-binding cookie: the transaction only continues in the
     /// browser that started it (login CSRF protection).
     pub browser_hash: String,
+    /// The user this transaction is for, once known (from the SSO session or the login).
+    pub user_id: Option<String>,
     /// Set once the user authenticated within this transaction (`prompt=login`, `max_age`).
     pub authenticated_at: Option<OffsetDateTime>,
     /// Set once the user accepted the consent page within this transaction.

@@ -104,17 +104,39 @@ pub struct TenantFile {
 }
 
 const CLIENT_FIELDS: [&str; 11] = [
-    "name", "client_id", "client_secret", "app_type", "is_first_party", "callbacks",
-    "allowed_logout_urls", "web_origins", "grant_types", "token_endpoint_auth_method",
+    "name",
+    "client_id",
+    "client_secret",
+    "app_type",
+    "is_first_party",
+    "callbacks",
+    "allowed_logout_urls",
+    "web_origins",
+    "grant_types",
+    "token_endpoint_auth_method",
     "jwt_configuration",
 ];
 const API_FIELDS: [&str; 7] = [
-    "name", "identifier", "scopes", "allow_offline_access", "token_lifetime", "signing_alg",
+    "name",
+    "identifier",
+    "scopes",
+    "allow_offline_access",
+    "token_lifetime",
+    "signing_alg",
     "skip_consent_for_verifiable_first_party_clients",
 ];
 const USER_FIELDS: [&str; 11] = [
-    "email", "user_id", "password", "password_hash", "email_verified", "name", "given_name",
-    "family_name", "nickname", "picture", "blocked",
+    "email",
+    "user_id",
+    "password",
+    "password_hash",
+    "email_verified",
+    "name",
+    "given_name",
+    "family_name",
+    "nickname",
+    "picture",
+    "blocked",
 ];
 
 /// One mapping entry of a list, with the path used in messages.
@@ -134,7 +156,8 @@ impl Entry<'_> {
     }
 
     fn required<T: DeserializeOwned>(&self, field: &str) -> Result<T, TenantError> {
-        self.get(field)?.ok_or_else(|| self.error(field, "is required"))
+        self.get(field)?
+            .ok_or_else(|| self.error(field, "is required"))
     }
 
     fn error(&self, field: &str, msg: &str) -> TenantError {
@@ -176,17 +199,23 @@ fn entries<'a>(root: &'a Mapping, section: &str) -> Result<Vec<Entry<'a>>, Tenan
 
 /// Parses and validates a tenant file.
 pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
-    let root: Value = serde_yaml_ng::from_str(text).map_err(|e| TenantError(format!("not valid YAML: {e}")))?;
+    let root: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| TenantError(format!("not valid YAML: {e}")))?;
     let root = match root {
         Value::Mapping(m) => m,
         Value::Null => Mapping::new(),
-        _ => return Err(TenantError("the tenant file must be a mapping at the top level".into())),
+        _ => {
+            return Err(TenantError(
+                "the tenant file must be a mapping at the top level".into(),
+            ));
+        }
     };
     let mut file = TenantFile::default();
     for key in root.keys() {
         let name = key.as_str().unwrap_or("?");
         if !["clients", "resourceServers", "users"].contains(&name) {
-            file.warnings.push(format!("{name}: section not supported yet, ignored"));
+            file.warnings
+                .push(format!("{name}: section not supported yet, ignored"));
         }
     }
     for entry in entries(&root, "clients")? {
@@ -201,19 +230,41 @@ pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
         entry.warn_unknown(&USER_FIELDS, &mut file.warnings);
         file.users.push(user(&entry)?);
     }
-    check_unique(file.clients.iter().map(|c| c.name.as_str()), "clients", "name")?;
-    check_unique(file.clients.iter().filter_map(|c| c.client_id.as_deref()), "clients", "client_id")?;
-    check_unique(file.resource_servers.iter().map(|r| r.identifier.as_str()), "resourceServers", "identifier")?;
-    let emails: Vec<String> = file.users.iter().map(|u| User::normalize_email(&u.email)).collect();
+    check_unique(
+        file.clients.iter().map(|c| c.name.as_str()),
+        "clients",
+        "name",
+    )?;
+    check_unique(
+        file.clients.iter().filter_map(|c| c.client_id.as_deref()),
+        "clients",
+        "client_id",
+    )?;
+    check_unique(
+        file.resource_servers.iter().map(|r| r.identifier.as_str()),
+        "resourceServers",
+        "identifier",
+    )?;
+    let emails: Vec<String> = file
+        .users
+        .iter()
+        .map(|u| User::normalize_email(&u.email))
+        .collect();
     check_unique(emails.iter().map(String::as_str), "users", "email")?;
     Ok(file)
 }
 
-fn check_unique<'a>(values: impl Iterator<Item = &'a str>, section: &str, field: &str) -> Result<(), TenantError> {
+fn check_unique<'a>(
+    values: impl Iterator<Item = &'a str>,
+    section: &str,
+    field: &str,
+) -> Result<(), TenantError> {
     let mut seen = std::collections::HashSet::new();
     for v in values {
         if !seen.insert(v) {
-            return Err(TenantError(format!("{section}: two entries share the {field} {v:?}")));
+            return Err(TenantError(format!(
+                "{section}: two entries share the {field} {v:?}"
+            )));
         }
     }
     Ok(())
@@ -227,7 +278,11 @@ fn non_empty(entry: &Entry<'_>, field: &str) -> Result<String, TenantError> {
     Ok(value)
 }
 
-fn enum_field<T: DeserializeOwned>(entry: &Entry<'_>, field: &str, allowed: &str) -> Result<Option<T>, TenantError> {
+fn enum_field<T: DeserializeOwned>(
+    entry: &Entry<'_>,
+    field: &str,
+    allowed: &str,
+) -> Result<Option<T>, TenantError> {
     entry
         .get::<T>(field)
         .map_err(|_| entry.error(field, &format!("must be one of {allowed}")))
@@ -235,44 +290,77 @@ fn enum_field<T: DeserializeOwned>(entry: &Entry<'_>, field: &str, allowed: &str
 
 fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
     let name = non_empty(entry, "name")?;
-    let app_type = enum_field(entry, "app_type", "regular_web, spa, native, non_interactive")?
-        .unwrap_or(AppType::RegularWeb);
+    let app_type = enum_field(
+        entry,
+        "app_type",
+        "regular_web, spa, native, non_interactive",
+    )?
+    .unwrap_or(AppType::RegularWeb);
     let callbacks: Vec<String> = entry.get("callbacks")?.unwrap_or_default();
     let callbacks = callbacks
         .iter()
         .enumerate()
-        .map(|(i, raw)| RedirectUri::parse(raw).map_err(|e| entry.error(&format!("callbacks[{i}]"), &e.to_string())))
+        .map(|(i, raw)| {
+            RedirectUri::parse(raw)
+                .map_err(|e| entry.error(&format!("callbacks[{i}]"), &e.to_string()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let allowed_logout_urls = urls(entry, "allowed_logout_urls")?;
     let web_origins = urls(entry, "web_origins")?;
-    let grant_types: Vec<String> = entry.get("grant_types")?.unwrap_or_else(|| crate::client::Client::default_grant_types(app_type));
+    let grant_types: Vec<String> = entry
+        .get("grant_types")?
+        .unwrap_or_else(|| crate::client::Client::default_grant_types(app_type));
     for (i, g) in grant_types.iter().enumerate() {
         if !grant_type::KNOWN.contains(&g.as_str()) {
-            return Err(entry.error(&format!("grant_types[{i}]"), &format!("unknown grant type {g:?}")));
+            return Err(entry.error(
+                &format!("grant_types[{i}]"),
+                &format!("unknown grant type {g:?}"),
+            ));
         }
     }
     let public_default = matches!(app_type, AppType::Spa | AppType::Native);
-    let token_endpoint_auth_method = enum_field(entry, "token_endpoint_auth_method", "none, client_secret_post, client_secret_basic")?
-        .unwrap_or(if public_default { TokenEndpointAuthMethod::None } else { TokenEndpointAuthMethod::ClientSecretPost });
+    let token_endpoint_auth_method = enum_field(
+        entry,
+        "token_endpoint_auth_method",
+        "none, client_secret_post, client_secret_basic",
+    )?
+    .unwrap_or(if public_default {
+        TokenEndpointAuthMethod::None
+    } else {
+        TokenEndpointAuthMethod::ClientSecretPost
+    });
     let client_secret = match entry.get::<String>("client_secret")? {
         None => None,
         Some(raw) => Some(ClientSecret::new(&raw).map_err(|m| entry.error("client_secret", &m))?),
     };
     if client_secret.is_some() && token_endpoint_auth_method == TokenEndpointAuthMethod::None {
-        return Err(entry.error("client_secret", "a client with token_endpoint_auth_method none has no secret"));
+        return Err(entry.error(
+            "client_secret",
+            "a client with token_endpoint_auth_method none has no secret",
+        ));
     }
     let client_id: Option<String> = entry.get("client_id")?;
     if let Some(id) = &client_id {
-        let ok = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        let ok = !id.is_empty()
+            && id.len() <= 128
+            && id.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         if !ok {
-            return Err(entry.error("client_id", "must be 1 to 128 visible ASCII characters without ':'"));
+            return Err(entry.error(
+                "client_id",
+                "must be 1 to 128 visible ASCII characters without ':'",
+            ));
         }
     }
     let jwt_configuration = match entry.map.get("jwt_configuration") {
         None | Some(Value::Null) => JwtConfiguration::default(),
         Some(Value::Mapping(map)) => {
-            let sub = Entry { map, path: format!("{}.jwt_configuration", entry.path) };
-            let lifetime: i64 = sub.get("lifetime_in_seconds")?.unwrap_or(JwtConfiguration::default().lifetime_in_seconds);
+            let sub = Entry {
+                map,
+                path: format!("{}.jwt_configuration", entry.path),
+            };
+            let lifetime: i64 = sub
+                .get("lifetime_in_seconds")?
+                .unwrap_or(JwtConfiguration::default().lifetime_in_seconds);
             if !(1..=2_592_000).contains(&lifetime) {
                 return Err(sub.error("lifetime_in_seconds", "must be between 1 and 2592000"));
             }
@@ -280,9 +368,14 @@ fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
             let mut unknown = Vec::new();
             sub.warn_unknown(&["lifetime_in_seconds", "alg"], &mut unknown);
             if let Some(first) = unknown.first() {
-                return Err(TenantError(first.replace("not supported yet, ignored", "unknown field")));
+                return Err(TenantError(
+                    first.replace("not supported yet, ignored", "unknown field"),
+                ));
             }
-            JwtConfiguration { lifetime_in_seconds: lifetime, alg }
+            JwtConfiguration {
+                lifetime_in_seconds: lifetime,
+                alg,
+            }
         }
         Some(_) => return Err(entry.error("jwt_configuration", "must be a mapping")),
     };
@@ -320,13 +413,23 @@ fn resource_server(entry: &Entry<'_>) -> Result<ResourceServer, TenantError> {
     let identifier = non_empty(entry, "identifier")?;
     let scopes: Vec<ApiScope> = entry.get("scopes")?.unwrap_or_default();
     for (i, s) in scopes.iter().enumerate() {
-        let valid = !s.value.is_empty() && crate::scope::Scope::parse(&s.value).is_ok_and(|p| p.len() == 1);
+        let valid =
+            !s.value.is_empty() && crate::scope::Scope::parse(&s.value).is_ok_and(|p| p.len() == 1);
         if !valid {
-            return Err(entry.error(&format!("scopes[{i}].value"), "must be a single scope token"));
+            return Err(entry.error(
+                &format!("scopes[{i}].value"),
+                "must be a single scope token",
+            ));
         }
     }
-    check_unique(scopes.iter().map(|s| s.value.as_str()), &entry.path, "scope value")?;
-    let token_lifetime: i64 = entry.get("token_lifetime")?.unwrap_or(ResourceServer::DEFAULT_TOKEN_LIFETIME);
+    check_unique(
+        scopes.iter().map(|s| s.value.as_str()),
+        &entry.path,
+        "scope value",
+    )?;
+    let token_lifetime: i64 = entry
+        .get("token_lifetime")?
+        .unwrap_or(ResourceServer::DEFAULT_TOKEN_LIFETIME);
     if !(1..=ResourceServer::MAX_TOKEN_LIFETIME).contains(&token_lifetime) {
         return Err(entry.error("token_lifetime", "must be between 1 and 2592000"));
     }
@@ -348,12 +451,29 @@ fn user(entry: &Entry<'_>) -> Result<UserSpec, TenantError> {
     if !User::is_valid_email(&email) {
         return Err(entry.error("email", "is not a valid email address"));
     }
-    let password = match (entry.get::<String>("password")?, entry.get::<String>("password_hash")?) {
-        (Some(_), Some(_)) => return Err(entry.error("password", "give either password or password_hash, not both")),
-        (Some(p), None) if p.chars().count() < 8 => return Err(entry.error("password", "must be at least 8 characters")),
+    let password = match (
+        entry.get::<String>("password")?,
+        entry.get::<String>("password_hash")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(entry.error(
+                "password",
+                "give either password or password_hash, not both",
+            ));
+        }
+        (Some(p), None) if p.chars().count() < 8 => {
+            return Err(entry.error("password", "must be at least 8 characters"));
+        }
         (Some(p), None) => Some(PasswordSpec::Plain(p)),
-        (None, Some(h)) if h.starts_with("$argon2id$") || h.starts_with("$argon2i$") => Some(PasswordSpec::Hash(h)),
-        (None, Some(_)) => return Err(entry.error("password_hash", "must be an Argon2 PHC string ($argon2id$...)")),
+        (None, Some(h)) if h.starts_with("$argon2id$") || h.starts_with("$argon2i$") => {
+            Some(PasswordSpec::Hash(h))
+        }
+        (None, Some(_)) => {
+            return Err(entry.error(
+                "password_hash",
+                "must be an Argon2 PHC string ($argon2id$...)",
+            ));
+        }
         (None, None) => None,
     };
     let user_id: Option<String> = entry.get("user_id")?;
@@ -361,8 +481,16 @@ fn user(entry: &Entry<'_>) -> Result<UserSpec, TenantError> {
         None => None,
         Some(raw) => {
             let id = User::id_from_sub(&raw).unwrap_or(&raw).to_owned();
-            if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(entry.error("user_id", "must be 1 to 128 characters of [A-Za-z0-9_-], optionally prefixed with auth0|"));
+            if id.is_empty()
+                || id.len() > 128
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(entry.error(
+                    "user_id",
+                    "must be 1 to 128 characters of [A-Za-z0-9_-], optionally prefixed with auth0|",
+                ));
             }
             Some(id)
         }
@@ -418,15 +546,39 @@ rules: []
     #[test]
     fn errors_name_the_entry_and_field() {
         let cases = [
-            ("clients: [{name: W, callbacks: ['https://a.example/cb#x']}]", "clients[0] (\"W\").callbacks[0]"),
-            ("clients: [{name: W, app_type: tv}]", "clients[0] (\"W\").app_type"),
-            ("clients: [{name: W, client_secret: short}]", "clients[0] (\"W\").client_secret"),
-            ("clients: [{name: W, jwt_configuration: {alg: HS256}}]", "jwt_configuration.alg"),
-            ("resourceServers: [{name: A}]", "resourceServers[0] (\"A\").identifier"),
-            ("resourceServers: [{name: A, identifier: x, token_lifetime: 0}]", "token_lifetime"),
+            (
+                "clients: [{name: W, callbacks: ['https://a.example/cb#x']}]",
+                "clients[0] (\"W\").callbacks[0]",
+            ),
+            (
+                "clients: [{name: W, app_type: tv}]",
+                "clients[0] (\"W\").app_type",
+            ),
+            (
+                "clients: [{name: W, client_secret: short}]",
+                "clients[0] (\"W\").client_secret",
+            ),
+            (
+                "clients: [{name: W, jwt_configuration: {alg: HS256}}]",
+                "jwt_configuration.alg",
+            ),
+            (
+                "resourceServers: [{name: A}]",
+                "resourceServers[0] (\"A\").identifier",
+            ),
+            (
+                "resourceServers: [{name: A, identifier: x, token_lifetime: 0}]",
+                "token_lifetime",
+            ),
             ("users: [{email: nope}]", "users[0] (\"nope\").email"),
-            ("users: [{email: a@b.c, password: x}]", "users[0] (\"a@b.c\").password"),
-            ("clients: [{name: W}, {name: W}]", "clients: two entries share the name"),
+            (
+                "users: [{email: a@b.c, password: x}]",
+                "users[0] (\"a@b.c\").password",
+            ),
+            (
+                "clients: [{name: W}, {name: W}]",
+                "clients: two entries share the name",
+            ),
             ("clients: {name: W}", "clients: must be a list"),
         ];
         for (text, expected) in cases {

@@ -29,7 +29,10 @@ impl TokenRequest {
         }
         let required = |name: &str| {
             params.get(name).map(str::to_owned).ok_or_else(|| {
-                OAuthError::new(OAuthErrorCode::InvalidRequest, format!("Missing required parameter: {name}"))
+                OAuthError::new(
+                    OAuthErrorCode::InvalidRequest,
+                    format!("Missing required parameter: {name}"),
+                )
             })
         };
         match required("grant_type")?.as_str() {
@@ -38,7 +41,10 @@ impl TokenRequest {
                 redirect_uri: params.get("redirect_uri").map(str::to_owned),
                 code_verifier: params.get("code_verifier").map(str::to_owned),
             }),
-            _ => Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "Grant type not supported")),
+            _ => Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                "Grant type not supported",
+            )),
         }
     }
 

@@ -1,1 +1,194 @@
+//! Portcullis, the authorization server, as a library: [`build`] assembles the state
+//! (database, master key, signing keys, tenant file, demo tenant) and [`http::router`]
+//! the HTTP surface; [`serve`] runs both until shutdown. The binary is a thin CLI on top;
+//! the integration tests drive the same functions.
 
+pub mod config;
+pub mod crypto;
+pub mod flows;
+pub mod http;
+pub mod keys;
+pub mod password;
+pub mod seed;
+pub mod state;
+pub mod tenant;
+pub mod views;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use portcullis_store::{SqliteStore, Store};
+use tokio::net::TcpListener;
+
+use crate::config::{MasterKeySource, Settings};
+use crate::crypto::{MasterKey, NodeSecrets};
+use crate::keys::SigningKeys;
+use crate::password::PasswordHasher;
+use crate::state::{AppState, Clock};
+use crate::views::Views;
+
+/// What start-up has to tell the operator (printed by the binary).
+#[derive(Debug, Default)]
+pub struct StartupReport {
+    /// Notices, one per line.
+    pub notices: Vec<String>,
+}
+
+/// Opens the configured store and applies migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::connect(&settings.database)
+        .await
+        .with_context(|| format!("cannot open the database {}", settings.database))?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(Arc::new(store))
+}
+
+/// Builds the application state for an issuer: store, master key, keys, node secrets,
+/// tenant file, and (on an empty database with `demo`) the demo tenant.
+pub async fn build(
+    settings: Settings,
+    issuer: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(AppState, StartupReport)> {
+    let mut report = StartupReport::default();
+    let store = open_store(&settings).await?;
+    let (master, notice) = MasterKey::load(&settings.master_key)?;
+    report.notices.extend(notice);
+    let now = clock.now();
+    let keys = SigningKeys::load_or_create(store.as_ref(), &master, now)
+        .await
+        .context("signing keys")?;
+    let csrf = node_secret(store.as_ref(), &master, "csrf key", now).await?;
+    let playground = node_secret(store.as_ref(), &master, "playground key", now).await?;
+    let secure_cookies = issuer.starts_with("https://");
+    let passwords = PasswordHasher::new(settings.password_hashing)
+        .map_err(|_| anyhow::anyhow!("invalid Argon2 parameters"))?;
+    let demo = settings.demo;
+    let tenant_file = settings.tenant.clone();
+    let mut state = AppState {
+        settings: Arc::new(settings),
+        issuer: Arc::from(issuer),
+        store,
+        keys: Arc::new(keys),
+        secrets: Arc::new(NodeSecrets::new(&csrf, &playground)),
+        passwords: Arc::new(passwords),
+        views: Arc::new(Views::new()?),
+        clock,
+        secure_cookies,
+        playground: None,
+    };
+    if demo && state.store.is_empty().await? {
+        let seeded = seed::seed(&state, &master)
+            .await
+            .context("seeding the demo tenant")?;
+        report.notices.push(format!(
+            "seeded the demo tenant:\n  user      {} / {}\n  client    {} / {}\n  try it    {}playground/login",
+            seed::DEMO_EMAIL, seeded.user_password, seed::DEMO_CLIENT_ID, seeded.client_secret, issuer
+        ));
+    }
+    if let Some(path) = tenant_file {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read tenant file {}", path.display()))?;
+        let file = portcullis_core::tenant::parse(&text)
+            .with_context(|| format!("tenant file {}", path.display()))?;
+        report
+            .notices
+            .extend(file.warnings.iter().map(|w| format!("tenant file: {w}")));
+        let applied = tenant::apply(&state, &file).await?;
+        report.notices.push(format!(
+            "applied tenant file {} ({} entries)",
+            path.display(),
+            applied.outcomes.len()
+        ));
+        for (name, id, secret) in applied.generated_secrets {
+            report.notices.push(format!(
+                "created client {name:?}: client_id {id}, client_secret {secret} (shown once)"
+            ));
+        }
+    }
+    if demo {
+        state.playground = seed::load(&state, &master).await?.map(Arc::new);
+    }
+    Ok((state, report))
+}
+
+async fn node_secret(
+    store: &dyn Store,
+    master: &MasterKey,
+    name: &str,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<Vec<u8>> {
+    let fresh = master.seal(name, &crypto::random::<32>());
+    let sealed = store.node_secret(name, &fresh, now).await?;
+    master
+        .open(name, &sealed)
+        .with_context(|| format!("{name}: is this the master key the database was created with?"))
+}
+
+/// The issuer for a bound address when no public URL is configured.
+pub fn issuer_for(settings: &Settings, bound: std::net::SocketAddr) -> String {
+    match &settings.public_url {
+        Some(url) => url.to_string(),
+        None => format!("http://{bound}/"),
+    }
+}
+
+/// Binds, builds and serves until SIGINT/SIGTERM, finishing in-flight requests.
+pub async fn serve(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    on_ready: impl FnOnce(&str, &StartupReport),
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let bound = listener.local_addr()?;
+    let issuer = issuer_for(&settings, bound);
+    if matches!(settings.master_key, MasterKeySource::Ephemeral) {
+        tracing::warn!("in-memory database: everything is lost when the process exits");
+    }
+    let (state, report) = build(settings, &issuer, clock).await?;
+    on_ready(&issuer, &report);
+    let purge = tokio::spawn(purge_loop(state.clone()));
+    let app = http::router(state);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    purge.abort();
+    served.context("server error")
+}
+
+/// Deletes expired codes, transactions and sessions every minute.
+async fn purge_loop(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.store.purge_expired(state.now()).await {
+            tracing::warn!(error = %e, "purging expired records failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,1 +1,185 @@
+//! Persistence for Portcullis: one [`Store`] trait with one method per use case, and its
+//! SQLite implementation. The only crate that knows SQL.
+//!
+//! Stores *domain* types from `portcullis-core`. Single-use records (codes) are consumed
+//! by one atomic statement, so a code can never be redeemed twice. Every sqlx error is
+//! mapped to [`StoreError`] here.
 
+mod records;
+mod sqlite;
+
+use async_trait::async_trait;
+use portcullis_core::client::Client;
+use portcullis_core::code::AuthorizationCode;
+use portcullis_core::resource_server::ResourceServer;
+use portcullis_core::scope::Scope;
+use portcullis_core::secret::TokenHash;
+use portcullis_core::session::{LoginTransaction, Session};
+use portcullis_core::user::User;
+use time::OffsetDateTime;
+
+pub use records::{
+    ClientUpsert, ImportOutcome, SigningKeyRecord, SigningKeyState, TenantImport, UserUpsert,
+};
+pub use sqlite::SqliteStore;
+
+/// Store failures: few, so flows decide what they mean.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated.
+    #[error("conflict: {what}")]
+    Conflict {
+        /// Which rule.
+        what: String,
+    },
+    /// The database failed or is unreachable.
+    #[error("store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The outcome of consuming an authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakenCode {
+    /// The code was valid and unused; it is now used, and `access_token_jti` recorded.
+    Taken(AuthorizationCode),
+    /// The code was redeemed before: a replay. Carries the token minted the first time.
+    Replayed {
+        /// jti of the access token minted at the first redemption.
+        access_token_jti: Option<String>,
+        /// Its expiry.
+        access_token_expires_at: Option<OffsetDateTime>,
+    },
+    /// No such code.
+    Unknown,
+}
+
+/// Everything Portcullis persists. One method per use case.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Whether the database is reachable.
+    async fn ping(&self) -> StoreResult<()>;
+    /// True when the tenant has no clients, APIs or users (first start).
+    async fn is_empty(&self) -> StoreResult<bool>;
+
+    /// Applies a tenant file in one transaction: all of it or none of it.
+    async fn import_tenant(
+        &self,
+        import: &TenantImport,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<ImportOutcome>>;
+    /// Adds a callback URL to a client unless present.
+    async fn add_client_callback(
+        &self,
+        client_id: &str,
+        uri: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// A client by id.
+    async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    /// An API by identifier.
+    async fn find_resource_server(&self, identifier: &str) -> StoreResult<Option<ResourceServer>>;
+    /// A user by id.
+    async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// A user by email (case-insensitive).
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Counts a successful login.
+    async fn record_login(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Scope the user granted the client for the audience (`None` = no API).
+    async fn find_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: Option<&str>,
+    ) -> StoreResult<Option<Scope>>;
+    /// Remembers consent, adding to what was granted before.
+    async fn save_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: Option<&str>,
+        scope: &Scope,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// Creates an SSO session found by the hash of its cookie.
+    async fn insert_session(&self, session: &Session, token_hash: &TokenHash) -> StoreResult<()>;
+    /// The session whose cookie hashes to `token_hash`.
+    async fn find_session(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>>;
+    /// Ends a session.
+    async fn delete_session(&self, id: &str) -> StoreResult<()>;
+    /// Records use of a session (idle lifetime).
+    async fn touch_session(&self, id: &str, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Stores a login transaction.
+    async fn insert_login_transaction(
+        &self,
+        handle: &TokenHash,
+        tx: &LoginTransaction,
+    ) -> StoreResult<()>;
+    /// A login transaction that has not expired.
+    async fn find_login_transaction(
+        &self,
+        handle: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<LoginTransaction>>;
+    /// Saves a transaction's progress.
+    async fn update_login_transaction(
+        &self,
+        handle: &TokenHash,
+        tx: &LoginTransaction,
+    ) -> StoreResult<()>;
+    /// Ends a transaction.
+    async fn delete_login_transaction(&self, handle: &TokenHash) -> StoreResult<()>;
+
+    /// Stores an authorization code under its hash.
+    async fn insert_code(
+        &self,
+        code_hash: &TokenHash,
+        code: &AuthorizationCode,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Consumes a code in one atomic statement, recording the access token that the
+    /// redemption will mint so a replay can revoke it.
+    async fn take_code(
+        &self,
+        code_hash: &TokenHash,
+        now: OffsetDateTime,
+        access_token_jti: &str,
+        access_token_expires_at: OffsetDateTime,
+    ) -> StoreResult<TakenCode>;
+
+    /// Revokes an access token by jti until it expires.
+    async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> StoreResult<()>;
+    /// Whether the access token was revoked.
+    async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+
+    /// All signing keys that are not retired.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Stores a signing key.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+
+    /// A node secret, created with `value` if absent; returns the stored value, so that
+    /// nodes racing on first start all end up with the same secret.
+    async fn node_secret(
+        &self,
+        name: &str,
+        value_if_absent: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<u8>>;
+
+    /// A node secret, if stored.
+    async fn find_node_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Deletes expired short-lived records; returns how many.
+    async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}

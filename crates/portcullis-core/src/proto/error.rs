@@ -120,24 +120,39 @@ mod tests {
             (OAuthErrorCode::InvalidClient, "invalid_client"),
             (OAuthErrorCode::InvalidGrant, "invalid_grant"),
             (OAuthErrorCode::UnauthorizedClient, "unauthorized_client"),
-            (OAuthErrorCode::UnsupportedGrantType, "unsupported_grant_type"),
+            (
+                OAuthErrorCode::UnsupportedGrantType,
+                "unsupported_grant_type",
+            ),
             (OAuthErrorCode::AccessDenied, "access_denied"),
-            (OAuthErrorCode::UnsupportedResponseType, "unsupported_response_type"),
+            (
+                OAuthErrorCode::UnsupportedResponseType,
+                "unsupported_response_type",
+            ),
             (OAuthErrorCode::InvalidScope, "invalid_scope"),
             (OAuthErrorCode::ServerError, "server_error"),
-            (OAuthErrorCode::TemporarilyUnavailable, "temporarily_unavailable"),
+            (
+                OAuthErrorCode::TemporarilyUnavailable,
+                "temporarily_unavailable",
+            ),
             (OAuthErrorCode::InteractionRequired, "interaction_required"),
             (OAuthErrorCode::LoginRequired, "login_required"),
             (OAuthErrorCode::ConsentRequired, "consent_required"),
             (OAuthErrorCode::RequestNotSupported, "request_not_supported"),
-            (OAuthErrorCode::RequestUriNotSupported, "request_uri_not_supported"),
+            (
+                OAuthErrorCode::RequestUriNotSupported,
+                "request_uri_not_supported",
+            ),
             (OAuthErrorCode::InvalidToken, "invalid_token"),
             (OAuthErrorCode::InsufficientScope, "insufficient_scope"),
             (OAuthErrorCode::TooManyRequests, "too_many_requests"),
         ];
         for (code, name) in all {
             assert_eq!(code.as_str(), name);
-            assert_eq!(serde_json::to_value(code).ok(), Some(serde_json::json!(name)));
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(serde_json::json!(name))
+            );
         }
     }
 

@@ -1,0 +1,80 @@
+//! The hosted login page's flow: check the password (Argon2id, dummy hash for unknown
+//! users, one generic error), start a new SSO session, and continue the authorization.
+
+use portcullis_core::secret::OpaqueToken;
+use portcullis_core::session::Session;
+
+use super::Internal;
+use super::authorize::{self, Outcome, Resumed};
+use crate::crypto;
+use crate::state::AppState;
+
+/// The one message for every failed login: it must not reveal whether the account exists.
+pub const WRONG_CREDENTIALS: &str = "Wrong email or password.";
+
+/// The result of a login attempt.
+pub enum LoginResult {
+    /// Logged in: set this session cookie and go on.
+    LoggedIn {
+        /// Cookie value of the new session.
+        session_cookie: OpaqueToken,
+        /// What comes next.
+        outcome: Outcome,
+    },
+    /// Wrong credentials (or a blocked user): show the form again.
+    Failed,
+}
+
+/// Checks the credentials and, if right, rotates the session and advances the flow.
+pub async fn submit(
+    state: &AppState,
+    resumed: Resumed,
+    username: &str,
+    password: String,
+    previous_session_cookie: Option<&str>,
+) -> Result<LoginResult, Internal> {
+    let user = state.store.find_user_by_email(username).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password_ok = state.passwords.verify(password, stored).await;
+    let Some(user) = user.filter(|u| password_ok && !u.blocked) else {
+        tracing::info!(event = "f", "failed login");
+        return Ok(LoginResult::Failed);
+    };
+    let now = state.now();
+    // Rotate: a new session (and cookie) at every login, the previous one ended.
+    if let Some(previous) = authorize::active_session(state, previous_session_cookie).await? {
+        state.store.delete_session(&previous.id).await?;
+    }
+    let cookie = OpaqueToken::from_random(&crypto::random());
+    let session = Session {
+        id: crypto::random_id::<16>(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        last_seen_at: now,
+        expires_at: now + state.settings.sessions.absolute,
+    };
+    state.store.insert_session(&session, &cookie.hash()).await?;
+    state.store.record_login(&user.id, now).await?;
+    tracing::info!(event = "s", user_id = %user.id, "successful login");
+    let Resumed {
+        handle,
+        mut tx,
+        client,
+        api,
+    } = resumed;
+    tx.user_id = Some(user.id);
+    tx.authenticated_at = Some(now);
+    let outcome = authorize::advance(
+        state,
+        Some(&handle),
+        tx,
+        Some(&session),
+        &client,
+        api.as_ref(),
+    )
+    .await?;
+    Ok(LoginResult::LoggedIn {
+        session_cookie: cookie,
+        outcome,
+    })
+}

@@ -1,0 +1,20 @@
+//! OpenID Connect endpoints: discovery, JWKS, UserInfo.
+
+mod discovery;
+mod jwks;
+mod userinfo;
+
+use axum::Router;
+use axum::routing::get;
+use portcullis_core::proto::paths;
+
+use crate::state::AppState;
+
+/// Routes of this area.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(paths::OPENID_CONFIGURATION, get(discovery::get))
+        .route(paths::OAUTH_AUTHORIZATION_SERVER, get(discovery::get))
+        .route(paths::JWKS, get(jwks::get))
+        .route(paths::USERINFO, get(userinfo::get).post(userinfo::post))
+}

@@ -1,0 +1,129 @@
+//! `GET/POST /u/login`: the hosted login page (DESIGN §2 "Hosted pages").
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{browser, csrf_failed, load};
+use crate::flows::login::{self, LoginResult, WRONG_CREDENTIALS};
+use crate::http::error::{HttpError, page};
+use crate::http::extract::{body_params, cookie};
+use crate::http::response::{outcome, session_cookie_name, set_cookie};
+use crate::state::AppState;
+use crate::views::LoginPage;
+
+const FORM: &str = "login";
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    state: Option<String>,
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let browser = browser(&state, &headers);
+    let resumed = match load(&state, q.state.as_deref(), browser.as_ref()).await? {
+        Ok(r) => r,
+        Err(page) => return Ok(page),
+    };
+    let (Some(handle), Some(browser)) = (q.state.as_deref(), browser) else {
+        return Ok(csrf_failed(&state));
+    };
+    let hint = resumed.tx.request.login_hint.clone().unwrap_or_default();
+    render(
+        &state,
+        &resumed.client.name,
+        handle,
+        &browser.id,
+        &hint,
+        None,
+        StatusCode::OK,
+    )
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = match body_params(&headers, &body, false) {
+        Ok(p) => p,
+        Err(e) => return Ok(page(&state, StatusCode::BAD_REQUEST, &e)),
+    };
+    let browser = browser(&state, &headers);
+    let handle = form.get("state");
+    let resumed = match load(&state, handle, browser.as_ref()).await? {
+        Ok(r) => r,
+        Err(page) => return Ok(page),
+    };
+    let (Some(handle), Some(browser)) = (handle, browser) else {
+        return Ok(csrf_failed(&state));
+    };
+    if !state.secrets.verify_csrf(
+        FORM,
+        handle,
+        &browser.id,
+        form.get("csrf").unwrap_or_default(),
+    ) {
+        return Ok(csrf_failed(&state));
+    }
+    let username = form.get("username").unwrap_or_default().trim().to_owned();
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let client_name = resumed.client.name.clone();
+    let previous = cookie(&headers, session_cookie_name(&state));
+    match login::submit(&state, resumed, &username, password, previous.as_deref()).await? {
+        LoginResult::Failed => render(
+            &state,
+            &client_name,
+            handle,
+            &browser.id,
+            &username,
+            Some(WRONG_CREDENTIALS),
+            StatusCode::BAD_REQUEST,
+        ),
+        LoginResult::LoggedIn {
+            session_cookie,
+            outcome: next,
+        } => {
+            let mut response = outcome(&state, next, true)?;
+            let max_age = state.settings.sessions.absolute.whole_seconds();
+            if let Some(v) = set_cookie(
+                &state,
+                session_cookie_name(&state),
+                session_cookie.expose(),
+                Some(max_age),
+            ) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+            Ok(response)
+        }
+    }
+}
+
+fn render(
+    state: &AppState,
+    client_name: &str,
+    handle: &str,
+    browser: &str,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, HttpError> {
+    let csrf = state.secrets.csrf_token(FORM, handle, browser);
+    let html = state.views.render(
+        "login.html",
+        &LoginPage {
+            client_name,
+            state: handle,
+            csrf: &csrf,
+            username,
+            error,
+        },
+    )?;
+    Ok((status, Html(html)).into_response())
+}

@@ -1,0 +1,214 @@
+//! Signing keys: generated at first start, stored with the private key sealed by the
+//! master key, published as a JWK set. The only module that touches private keys.
+//!
+//! Tokens are signed with aws-lc-rs directly on a key parsed once at start (jsonwebtoken
+//! re-parses the private key on every signature); verification uses jsonwebtoken.
+
+use std::collections::HashMap;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis_core::proto::discovery::{Jwk, JwkSet};
+use portcullis_store::{SigningKeyRecord, SigningKeyState, Store};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::crypto::MasterKey;
+
+const SEAL_PURPOSE: &str = "signing key";
+
+/// Key loading and signing failures.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] portcullis_store::StoreError),
+    /// A stored key does not decrypt or parse.
+    #[error("signing key {0} cannot be loaded: {1}")]
+    Load(String, String),
+    /// Key generation or signing failed.
+    #[error("signing failed")]
+    Sign,
+}
+
+/// Why a presented JWT was refused. Deliberately coarse: details stay in logs.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Malformed, wrong algorithm, unknown key, bad signature, wrong issuer or audience.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// Past `exp`.
+    #[error("token expired")]
+    Expired,
+}
+
+struct ActiveKey {
+    kid: String,
+    pair: KeyPair,
+}
+
+/// The signing keys in use.
+pub struct SigningKeys {
+    current: ActiveKey,
+    jwks: JwkSet,
+    verifiers: HashMap<String, DecodingKey>,
+}
+
+impl SigningKeys {
+    /// Loads the keys, generating and storing the first one on an empty database.
+    pub async fn load_or_create(
+        store: &dyn Store,
+        master: &MasterKey,
+        now: OffsetDateTime,
+    ) -> Result<Self, KeyError> {
+        let mut records = store.signing_keys().await?;
+        if !records.iter().any(|r| r.state == SigningKeyState::Current) {
+            let record = tokio::task::spawn_blocking(generate_rs256)
+                .await
+                .map_err(|_| KeyError::Sign)??;
+            let record = SigningKeyRecord {
+                private_key_enc: master.seal(SEAL_PURPOSE, &record.private_key_enc),
+                created_at: now,
+                ..record
+            };
+            store.insert_signing_key(&record).await?;
+            records = store.signing_keys().await?;
+        }
+        let mut current = None;
+        let mut jwks = JwkSet::default();
+        let mut verifiers = HashMap::new();
+        for r in &records {
+            let jwk: Jwk = serde_json::from_str(&r.public_jwk)
+                .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
+            let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
+                .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
+            verifiers.insert(r.kid.clone(), decoding);
+            jwks.keys.push(jwk);
+            if r.state == SigningKeyState::Current && current.is_none() {
+                let der = master
+                    .open(SEAL_PURPOSE, &r.private_key_enc)
+                    .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
+                let pair = KeyPair::from_pkcs8(&der)
+                    .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
+                current = Some(ActiveKey {
+                    kid: r.kid.clone(),
+                    pair,
+                });
+            }
+        }
+        let current = current
+            .ok_or_else(|| KeyError::Load("current".into(), "no current signing key".into()))?;
+        Ok(Self {
+            current,
+            jwks,
+            verifiers,
+        })
+    }
+
+    /// The public JWK set.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// Signs a claim set as an RS256 JWS with `typ: JWT` and the current `kid`.
+    /// CPU-bound: call it from a blocking thread.
+    pub fn sign(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.current.kid});
+        let mut jws = URL_SAFE_NO_PAD.encode(header.to_string());
+        jws.push('.');
+        jws.push_str(
+            &URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?),
+        );
+        let mut signature = vec![0u8; self.current.pair.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        self.current
+            .pair
+            .sign(&RSA_PKCS1_SHA256, &rng, jws.as_bytes(), &mut signature)
+            .map_err(|_| KeyError::Sign)?;
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(jws)
+    }
+
+    /// Verifies a JWT this server issued: RS256 only, a published `kid`, the issuer, an
+    /// audience among `audiences`, and `exp` against `now` (the clock, not the system).
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        now: OffsetDateTime,
+    ) -> Result<Map<String, Value>, VerifyError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(VerifyError::Invalid("unexpected alg".into()));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| VerifyError::Invalid("no kid".into()))?;
+        let key = self
+            .verifiers
+            .get(&kid)
+            .ok_or_else(|| VerifyError::Invalid("unknown kid".into()))?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["iss", "aud", "exp", "sub"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let exp = data
+            .claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| VerifyError::Invalid("exp".into()))?;
+        if now.unix_timestamp() >= exp {
+            return Err(VerifyError::Expired);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// Generates an RSA-2048 key; returns a record whose `private_key_enc` is still the
+/// clear PKCS#8 DER (the caller seals it).
+fn generate_rs256() -> Result<SigningKeyRecord, KeyError> {
+    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Sign)?;
+    let der = pair.as_der().map_err(|_| KeyError::Sign)?;
+    let public = pair.public_key();
+    let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+    let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+    let kid = thumbprint(&n, &e);
+    let jwk = Jwk {
+        kty: "RSA".into(),
+        use_: "sig".into(),
+        alg: "RS256".into(),
+        kid: kid.clone(),
+        n,
+        e,
+    };
+    Ok(SigningKeyRecord {
+        kid,
+        alg: "RS256".into(),
+        private_key_enc: der.as_ref().to_vec(),
+        public_jwk: serde_json::to_string(&jwk).map_err(|_| KeyError::Sign)?,
+        state: SigningKeyState::Current,
+        created_at: OffsetDateTime::UNIX_EPOCH,
+    })
+}
+
+/// RFC 7638 JWK thumbprint of an RSA key: the `kid`.
+fn thumbprint(n: &str, e: &str) -> String {
+    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    ))
+}

@@ -1,0 +1,90 @@
+//! Shared application state handed to every handler, and the clock.
+
+use std::sync::{Arc, Mutex};
+
+use portcullis_store::Store;
+use time::OffsetDateTime;
+
+use crate::config::Settings;
+use crate::crypto::NodeSecrets;
+use crate::keys::SigningKeys;
+use crate::password::PasswordHasher;
+use crate::views::Views;
+
+/// The source of the current time. Time is an input (STYLE §1.3): tests move a
+/// [`ManualClock`] instead of sleeping.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one place that reads the wall clock
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock tests set and advance.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<OffsetDateTime>>);
+
+impl ManualClock {
+    /// A clock stopped at `at`.
+    pub fn new(at: OffsetDateTime) -> Self {
+        Self(Arc::new(Mutex::new(at)))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: time::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Everything a request may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// The issuer: the public URL with a trailing slash.
+    pub issuer: Arc<str>,
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Signing keys.
+    pub keys: Arc<SigningKeys>,
+    /// Cookie and CSRF keys.
+    pub secrets: Arc<NodeSecrets>,
+    /// Argon2id on bounded blocking threads.
+    pub passwords: Arc<PasswordHasher>,
+    /// Templates.
+    pub views: Arc<Views>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Whether cookies get `Secure` and the `__Host-` prefix (https public URL).
+    pub secure_cookies: bool,
+    /// The demo app's client id and secret, when the playground is on.
+    pub playground: Option<Arc<crate::seed::DemoApp>>,
+}
+
+impl AppState {
+    /// Now, from the clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// An absolute URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path.trim_start_matches('/'))
+    }
+}

@@ -1,0 +1,107 @@
+//! Applying a tenant file: hash passwords, choose ids and secrets for new entries, then
+//! hand everything to the store in one transaction (all or nothing).
+
+use portcullis_core::client::{Client, TokenEndpointAuthMethod};
+use portcullis_core::secret::ClientSecret;
+use portcullis_core::tenant::{PasswordSpec, TenantFile};
+use portcullis_core::user::User;
+use portcullis_store::{ClientUpsert, ImportOutcome, TenantImport, UserUpsert};
+
+use crate::crypto;
+use crate::state::AppState;
+
+/// What an import did, and the secrets it generated (shown once).
+pub struct Applied {
+    /// One line per entry.
+    pub outcomes: Vec<ImportOutcome>,
+    /// `(client name, client_id, secret)` for clients created without a given secret.
+    pub generated_secrets: Vec<(String, String, String)>,
+}
+
+/// Applies a parsed tenant file.
+pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applied> {
+    let mut import = TenantImport {
+        resource_servers: file.resource_servers.clone(),
+        ..Default::default()
+    };
+    let mut generated = Vec::new();
+    for spec in &file.clients {
+        let client_id = spec
+            .client_id
+            .clone()
+            .unwrap_or_else(crypto::random_id::<24>);
+        let confidential = spec.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
+        let secret = match (&spec.client_secret, confidential) {
+            (Some(s), _) => Some(s.clone()),
+            (None, true) => {
+                let s = ClientSecret::from_random(&crypto::random());
+                generated.push((spec.name.clone(), client_id.clone(), s.expose().to_owned()));
+                Some(s)
+            }
+            (None, false) => None,
+        };
+        import.clients.push(ClientUpsert {
+            client: Client {
+                client_id,
+                name: spec.name.clone(),
+                app_type: spec.app_type,
+                is_first_party: spec.is_first_party,
+                callbacks: spec.callbacks.clone(),
+                allowed_logout_urls: spec.allowed_logout_urls.clone(),
+                web_origins: spec.web_origins.clone(),
+                grant_types: spec.grant_types.clone(),
+                token_endpoint_auth_method: spec.token_endpoint_auth_method,
+                secret_hash: secret.as_ref().map(ClientSecret::hash),
+                jwt_configuration: spec.jwt_configuration,
+            },
+            match_on_client_id: spec.client_id.is_some(),
+            secret_given: spec.client_secret.is_some(),
+        });
+    }
+    for spec in &file.users {
+        let password_hash = match &spec.password {
+            Some(PasswordSpec::Plain(p)) => Some(state.passwords.hash(p.clone()).await?),
+            Some(PasswordSpec::Hash(h)) => Some(h.clone()),
+            None => None,
+        };
+        let nickname = spec
+            .nickname
+            .clone()
+            .or_else(|| spec.email.split('@').next().map(str::to_owned));
+        import.users.push(UserUpsert {
+            user: User {
+                id: spec
+                    .user_id
+                    .clone()
+                    .unwrap_or_else(|| hex_id(&crypto::random::<12>())),
+                email: User::normalize_email(&spec.email),
+                email_verified: spec.email_verified,
+                name: spec.name.clone().or_else(|| Some(spec.email.clone())),
+                given_name: spec.given_name.clone(),
+                family_name: spec.family_name.clone(),
+                nickname,
+                picture: spec.picture.clone(),
+                password_hash,
+                blocked: spec.blocked,
+                updated_at: state.now(),
+            },
+            password_given: spec.password.is_some(),
+        });
+    }
+    let outcomes = state.store.import_tenant(&import, state.now()).await?;
+    // A generated secret only matters for a client that was created by this import.
+    generated.retain(|(name, _, _)| {
+        outcomes
+            .iter()
+            .any(|o| o.kind == "client" && o.key == *name && o.created)
+    });
+    Ok(Applied {
+        outcomes,
+        generated_secrets: generated,
+    })
+}
+
+/// Auth0-style user id: 24 hex characters.
+fn hex_id(bytes: &[u8; 12]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
