@@ -212,13 +212,13 @@ pub fn validate(
     let scope = Scope::parse(params.get("scope").unwrap_or_default())
         .map_err(|e| fail(InvalidScope, &e.to_string()))?;
     let audience = params.get("audience").or_else(|| params.get("resource"));
-    if let Some(audience) = audience {
-        if api.is_none_or(|a| a.identifier != audience) {
-            return Err(fail(
-                AccessDenied,
-                &format!("Service not found: {audience}"),
-            ));
-        }
+    if let Some(audience) = audience
+        && api.is_none_or(|a| a.identifier != audience)
+    {
+        return Err(fail(
+            AccessDenied,
+            &format!("Service not found: {audience}"),
+        ));
     }
     let code_challenge = match (
         params.get("code_challenge"),

@@ -27,12 +27,15 @@ impl Params {
             if value.is_empty() {
                 continue;
             }
-            if params.values.contains_key(&name) {
-                if !params.repeated.contains(&name) {
-                    params.repeated.push(name);
+            match params.values.entry(name) {
+                std::collections::btree_map::Entry::Occupied(seen) => {
+                    if !params.repeated.contains(seen.key()) {
+                        params.repeated.push(seen.key().clone());
+                    }
                 }
-            } else {
-                params.values.insert(name, value);
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
             }
         }
         params

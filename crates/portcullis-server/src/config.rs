@@ -440,7 +440,9 @@ mod tests {
             matches!(&s, Ok(s) if s.master_key == MasterKeySource::Given("12345678901234567890123456789012".into()))
         );
         assert!(
-            !format!("{}", s.as_ref().map(|s| s.to_string()).unwrap_or_default())
+            !s.as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default()
                 .contains("1234567890")
         );
     }

@@ -87,7 +87,12 @@ fn errors_before_trust_are_pages_and_after_are_redirects() {
     use OAuthErrorCode::*;
     let c = client(false, true, &[CB, "https://app.example/other"]);
     let a = api(true);
-    let cases: Vec<(&str, Vec<(&str, &str)>, Option<(bool, OAuthErrorCode)>)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Option<(bool, OAuthErrorCode)>,
+    );
+    let cases: Vec<Case<'_>> = vec![
         ("happy", vec![], None),
         (
             "unregistered redirect",

@@ -44,10 +44,10 @@ async fn handle(
     let session = cookie(headers, session_cookie_name(state));
     let result = authorize::start(state, params, &browser, session.as_deref()).await?;
     let mut response = outcome(state, result, false)?;
-    if existing.is_none() {
-        if let Some(v) = set_cookie(state, browser_cookie_name(state), &browser.id, None) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if existing.is_none()
+        && let Some(v) = set_cookie(state, browser_cookie_name(state), &browser.id, None)
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(response)
 }

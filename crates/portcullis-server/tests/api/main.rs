@@ -1,0 +1,16 @@
+//! The one integration-test binary: real HTTP against an in-process server on a random
+//! port, one module per surface.
+
+// All of this crate is test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod authorize;
+mod consent;
+mod discovery;
+mod login;
+mod playground;
+mod tenant;
+mod token;
+mod userinfo;

@@ -1,0 +1,123 @@
+// Starts a Portcullis binary for the end-to-end tests. It builds nothing: the binary comes
+// from $PORTCULLIS_BIN, or target/debug/portcullis at the repository root. Each server gets
+// a fresh temporary directory (SQLite database, working directory) and the tenant file next
+// to this module, and is killed by stop().
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const E2E_DIR = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = resolve(E2E_DIR, '..', '..');
+export const TENANT_FILE = join(E2E_DIR, 'tenant.yaml');
+
+/** What tenant.yaml declares; the tests use these. */
+export const TENANT = {
+  web: {
+    clientId: 'e2e-web',
+    clientSecret: 'e2e-web-secret-0123456789abcdefghijklmnop',
+  },
+  post: {
+    clientId: 'e2e-post',
+    clientSecret: 'e2e-post-secret-0123456789abcdefghijklmnop',
+  },
+  redirectUri: 'http://127.0.0.1:8976/callback',
+  audience: 'https://e2e-api.test/',
+  alice: {
+    email: 'alice@example.com',
+    password: 'correct horse battery staple',
+    name: 'Alice Example',
+  },
+};
+
+/** The binary to run: $PORTCULLIS_BIN (relative to the current directory), else the debug build. */
+export function binaryPath() {
+  const fromEnv = process.env.PORTCULLIS_BIN;
+  return fromEnv ? resolve(fromEnv) : join(REPO_ROOT, 'target', 'debug', 'portcullis');
+}
+
+const READY = /Portcullis is listening\. Issuer: (\S+)/;
+
+/**
+ * Spawns `portcullis serve` on 127.0.0.1 with a free port and waits for its issuer line.
+ *
+ * @param {object} [options]
+ * @param {boolean} [options.cheapPasswords=true] low-cost Argon2 (1 MiB, 1 pass) so logins are
+ *   fast in tests; false keeps the server's default (OWASP) cost.
+ * @param {number} [options.readyTimeoutMs=60000]
+ * @param {Record<string,string>} [options.env] extra environment variables.
+ * @returns {Promise<{issuer: string, origin: string, logs: () => string, stop: () => Promise<void>}>}
+ */
+export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_000, env = {} } = {}) {
+  const bin = binaryPath();
+  if (!existsSync(bin)) {
+    throw new Error(`no Portcullis binary at ${bin}: run \`cargo build -p portcullis\` or set PORTCULLIS_BIN`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-e2e-'));
+  // The server reads every PORTCULLIS_* variable as configuration and refuses unknown keys
+  // (PORTCULLIS_BIN among them): none is inherited, the server gets only what is set here.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PORTCULLIS_')));
+  const childEnv = {
+    ...inherited,
+    PORTCULLIS_DEMO: 'false',
+    PORTCULLIS_MASTER_KEY: 'e2e-master-key-0123456789abcdefghijklmnopqrstuvwxyz',
+    ...(cheapPasswords
+      ? { PORTCULLIS_PASSWORD_HASHING__MEMORY_KIB: '1024', PORTCULLIS_PASSWORD_HASHING__ITERATIONS: '1' }
+      : {}),
+    ...env,
+  };
+  const child = spawn(
+    bin,
+    ['serve', '--listen', '127.0.0.1:0', '--database', `sqlite://${join(dir, 'e2e.db')}`, '--tenant', TENANT_FILE],
+    // The temporary directory as working directory: no stray portcullis.toml is picked up.
+    { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+
+  let output = '';
+  const exited = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
+  const issuer = await new Promise((resolveIssuer, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`Portcullis did not report its issuer within ${readyTimeoutMs} ms; output:\n${output}`));
+    }, readyTimeoutMs);
+    const onData = (chunk) => {
+      output += chunk;
+      const m = READY.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolveIssuer(m[1]);
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`Portcullis exited (code ${code}, signal ${signal}) before it was ready; output:\n${output}`));
+    });
+  });
+
+  let stopped = false;
+  return {
+    issuer,
+    origin: new URL(issuer).origin,
+    logs: () => output,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
