@@ -1,0 +1,233 @@
+//! Store conformance: the behaviour every `Store` implementation must have. Runs against
+//! SQLite (a fresh file per test); the PostgreSQL store will run the same suite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use portcullis_core::code::AuthorizationCode;
+use portcullis_core::redirect_uri::RedirectUri;
+use portcullis_core::resource_server::ResourceServer;
+use portcullis_core::scope::Scope;
+use portcullis_core::secret::TokenHash;
+use portcullis_core::user::User;
+use portcullis_store::{SqliteStore, Store, TakenCode, TenantImport, UserUpsert};
+use time::{Duration, OffsetDateTime};
+
+async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    (Arc::new(store), dir)
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+fn user(email: &str) -> UserUpsert {
+    UserUpsert {
+        user: User {
+            id: format!("id-{email}"),
+            email: email.into(),
+            email_verified: false,
+            name: None,
+            given_name: None,
+            family_name: None,
+            nickname: None,
+            picture: None,
+            password_hash: Some("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+            blocked: false,
+            updated_at: now(),
+        },
+        password_given: true,
+    }
+}
+
+fn code() -> AuthorizationCode {
+    AuthorizationCode {
+        client_id: "c".into(),
+        user_id: "u".into(),
+        redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
+        redirect_uri_sent: true,
+        scope: Scope::parse("openid").unwrap(),
+        audience: None,
+        nonce: Some("n".into()),
+        code_challenge: None,
+        session_id: "s".into(),
+        auth_time: now(),
+        expires_at: now() + Duration::seconds(60),
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_taken_exactly_once_under_concurrency() {
+    let (store, _dir) = store().await;
+    let hash = TokenHash::of("the code");
+    store.insert_code(&hash, &code(), now()).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, hash) = (store.clone(), hash.clone());
+            tokio::spawn(async move {
+                store
+                    .take_code(&hash, now(), &format!("jti-{i}"), now())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    let mut replays = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            TakenCode::Taken(c) => {
+                assert_eq!(c, code());
+                taken += 1;
+            }
+            TakenCode::Replayed {
+                access_token_jti, ..
+            } => replays.push(access_token_jti),
+            TakenCode::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!(taken, 1);
+    assert_eq!(replays.len(), 19);
+    // Every replay names the one token minted by the winner.
+    assert!(replays.windows(2).all(|w| w[0] == w[1] && w[0].is_some()));
+}
+
+#[tokio::test]
+async fn an_unknown_code_is_unknown() {
+    let (store, _dir) = store().await;
+    assert_eq!(
+        store
+            .take_code(&TokenHash::of("nope"), now(), "j", now())
+            .await
+            .unwrap(),
+        TakenCode::Unknown
+    );
+}
+
+#[tokio::test]
+async fn tenant_import_is_idempotent_and_matches_users_by_email_case_insensitively() {
+    let (store, _dir) = store().await;
+    let api = ResourceServer {
+        identifier: "https://api.example/".into(),
+        name: "API".into(),
+        scopes: vec![],
+        allow_offline_access: false,
+        token_lifetime: 60,
+        signing_alg: portcullis_core::client::SigningAlg::RS256,
+        skip_consent_for_verifiable_first_party_clients: true,
+    };
+    let import = TenantImport {
+        resource_servers: vec![api.clone()],
+        users: vec![user("a@example.com")],
+        clients: vec![],
+    };
+    let first = store.import_tenant(&import, now()).await.unwrap();
+    assert!(first.iter().all(|o| o.created));
+    let mut again = import.clone();
+    again.users = vec![user("A@Example.com")];
+    again.resource_servers[0].name = "Renamed".into();
+    let second = store.import_tenant(&again, now()).await.unwrap();
+    assert!(second.iter().all(|o| !o.created));
+    assert_eq!(
+        store
+            .find_resource_server(&api.identifier)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Renamed"
+    );
+    assert!(
+        store
+            .find_user_by_email("a@EXAMPLE.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn nodes_racing_for_a_node_secret_all_get_the_first_one() {
+    let (store, _dir) = store().await;
+    let tasks: Vec<_> = (0..10u8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.node_secret("k", &[i; 4], now()).await.unwrap() })
+        })
+        .collect();
+    let mut values = Vec::new();
+    for t in tasks {
+        values.push(t.await.unwrap());
+    }
+    assert!(values.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(
+        store.find_node_secret("k").await.unwrap(),
+        Some(values[0].clone())
+    );
+}
+
+#[tokio::test]
+async fn grants_accumulate_scopes() {
+    let (store, _dir) = store().await;
+    store
+        .import_tenant(
+            &TenantImport {
+                users: vec![user("a@example.com")],
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let client = portcullis_store::ClientUpsert {
+        client: portcullis_core::client::Client {
+            client_id: "c".into(),
+            name: "C".into(),
+            app_type: portcullis_core::client::AppType::RegularWeb,
+            is_first_party: true,
+            callbacks: vec![],
+            allowed_logout_urls: vec![],
+            web_origins: vec![],
+            grant_types: vec![],
+            token_endpoint_auth_method:
+                portcullis_core::client::TokenEndpointAuthMethod::ClientSecretPost,
+            secret_hash: Some(TokenHash::of("s")),
+            jwt_configuration: Default::default(),
+        },
+        match_on_client_id: true,
+        secret_given: true,
+    };
+    store
+        .import_tenant(
+            &TenantImport {
+                clients: vec![client],
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let uid = "id-a@example.com";
+    store
+        .save_grant(uid, "c", Some("aud"), &Scope::parse("a b").unwrap(), now())
+        .await
+        .unwrap();
+    store
+        .save_grant(uid, "c", Some("aud"), &Scope::parse("c").unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_grant(uid, "c", Some("aud"))
+            .await
+            .unwrap()
+            .map(|s| s.to_string()),
+        Some("a b c".into())
+    );
+    assert_eq!(store.find_grant(uid, "c", None).await.unwrap(), None);
+}
