@@ -10,12 +10,12 @@ use portcullis_core::proto::{OAuthError, OAuthErrorCode, paths};
 use portcullis_core::session::Session;
 use serde::Deserialize;
 
-use super::{browser, csrf_failed, load};
+use super::{Visit, open, submit};
 use crate::flows::Internal;
 use crate::flows::authorize::{self, Resumed};
 use crate::flows::consent::{self, Decision};
 use crate::http::error::{HttpError, page};
-use crate::http::extract::{body_params, cookie};
+use crate::http::extract::cookie;
 use crate::http::response::{outcome, session_cookie_name};
 use crate::state::AppState;
 use crate::views::{ConsentPage, ConsentScope};
@@ -43,16 +43,14 @@ pub async fn get(
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let browser = browser(&state, &headers);
-    let resumed = match load(&state, q.state.as_deref(), browser.as_ref()).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page),
-    };
-    let (Some(handle), Some(browser)) = (q.state.as_deref(), browser) else {
-        return Ok(csrf_failed(&state));
+    let Visit { resumed, browser } = match open(&state, &headers, q.state.as_deref()).await? {
+        Ok(v) => v,
+        Err(response) => return Ok(response),
     };
     let Some(session) = owner_session(&state, &headers, &resumed).await? else {
-        return Ok(Redirect::to(&format!("{}?state={handle}", paths::LOGIN)).into_response());
+        return Ok(
+            Redirect::to(&format!("{}?state={}", paths::LOGIN, resumed.handle)).into_response(),
+        );
     };
     let user = state
         .store
@@ -69,7 +67,7 @@ pub async fn get(
             description: rules::describe(s, api),
         })
         .collect();
-    let csrf = state.secrets.csrf_token(FORM, handle, &browser.id);
+    let csrf = state.secrets.csrf_token(FORM, &resumed.handle, &browser.id);
     let html = state.views.render(
         "consent.html",
         &ConsentPage {
@@ -77,7 +75,7 @@ pub async fn get(
             api_name: api.map(|a| a.name.as_str()),
             user_email: &email,
             scopes,
-            state: handle,
+            state: &resumed.handle,
             csrf: &csrf,
         },
     )?;
@@ -89,27 +87,10 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let form = match body_params(&headers, &body, false) {
-        Ok(p) => p,
-        Err(e) => return Ok(page(&state, StatusCode::BAD_REQUEST, &e)),
+    let (form, Visit { resumed, .. }) = match submit(&state, &headers, &body, FORM).await? {
+        Ok(v) => v,
+        Err(response) => return Ok(response),
     };
-    let browser = browser(&state, &headers);
-    let handle = form.get("state");
-    let resumed = match load(&state, handle, browser.as_ref()).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page),
-    };
-    let (Some(handle), Some(browser)) = (handle, browser) else {
-        return Ok(csrf_failed(&state));
-    };
-    if !state.secrets.verify_csrf(
-        FORM,
-        handle,
-        &browser.id,
-        form.get("csrf").unwrap_or_default(),
-    ) {
-        return Ok(csrf_failed(&state));
-    }
     let decision = match form.get("action") {
         Some("accept") => Decision::Accept,
         Some("decline") => Decision::Decline,
@@ -119,7 +100,9 @@ pub async fn post(
         }
     };
     let Some(session) = owner_session(&state, &headers, &resumed).await? else {
-        return Ok(Redirect::to(&format!("{}?state={handle}", paths::LOGIN)).into_response());
+        return Ok(
+            Redirect::to(&format!("{}?state={}", paths::LOGIN, resumed.handle)).into_response(),
+        );
     };
     let next = consent::decide(&state, resumed, &session, decision).await?;
     outcome(&state, next, true)

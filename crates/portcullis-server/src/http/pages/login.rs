@@ -6,10 +6,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{browser, csrf_failed, load};
+use super::{Visit, open, submit};
 use crate::flows::login::{self, LoginResult, WRONG_CREDENTIALS};
-use crate::http::error::{HttpError, page};
-use crate::http::extract::{body_params, cookie};
+use crate::http::error::HttpError;
+use crate::http::extract::cookie;
 use crate::http::response::{outcome, session_cookie_name, set_cookie};
 use crate::state::AppState;
 use crate::views::LoginPage;
@@ -26,21 +26,17 @@ pub async fn get(
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let browser = browser(&state, &headers);
-    let resumed = match load(&state, q.state.as_deref(), browser.as_ref()).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page),
+    let Visit { resumed, browser } = match open(&state, &headers, q.state.as_deref()).await? {
+        Ok(v) => v,
+        Err(response) => return Ok(response),
     };
-    let (Some(handle), Some(browser)) = (q.state.as_deref(), browser) else {
-        return Ok(csrf_failed(&state));
-    };
-    let hint = resumed.tx.request.login_hint.clone().unwrap_or_default();
+    let hint = resumed.tx.request.login_hint.as_deref().unwrap_or_default();
     render(
         &state,
         &resumed.client.name,
-        handle,
+        &resumed.handle,
         &browser.id,
-        &hint,
+        hint,
         None,
         StatusCode::OK,
     )
@@ -51,36 +47,19 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let form = match body_params(&headers, &body, false) {
-        Ok(p) => p,
-        Err(e) => return Ok(page(&state, StatusCode::BAD_REQUEST, &e)),
+    let (form, Visit { resumed, browser }) = match submit(&state, &headers, &body, FORM).await? {
+        Ok(v) => v,
+        Err(response) => return Ok(response),
     };
-    let browser = browser(&state, &headers);
-    let handle = form.get("state");
-    let resumed = match load(&state, handle, browser.as_ref()).await? {
-        Ok(r) => r,
-        Err(page) => return Ok(page),
-    };
-    let (Some(handle), Some(browser)) = (handle, browser) else {
-        return Ok(csrf_failed(&state));
-    };
-    if !state.secrets.verify_csrf(
-        FORM,
-        handle,
-        &browser.id,
-        form.get("csrf").unwrap_or_default(),
-    ) {
-        return Ok(csrf_failed(&state));
-    }
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
-    let client_name = resumed.client.name.clone();
+    let (client_name, handle) = (resumed.client.name.clone(), resumed.handle.clone());
     let previous = cookie(&headers, session_cookie_name(&state));
     match login::submit(&state, resumed, &username, password, previous.as_deref()).await? {
         LoginResult::Failed => render(
             &state,
             &client_name,
-            handle,
+            &handle,
             &browser.id,
             &username,
             Some(WRONG_CREDENTIALS),

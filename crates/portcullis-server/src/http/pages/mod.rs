@@ -5,15 +5,17 @@ mod home;
 mod login;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
+use portcullis_core::params::Params;
 use portcullis_core::proto::{OAuthError, OAuthErrorCode, paths};
 
 use crate::flows::Internal;
 use crate::flows::authorize::{self, Browser, Resumed};
 use crate::http::error::page;
-use crate::http::extract::cookie;
+use crate::http::extract::{body_params, cookie};
 use crate::http::response::browser_cookie_name;
 use crate::state::AppState;
 
@@ -27,17 +29,18 @@ pub fn routes() -> Router<AppState> {
         .route(paths::HEALTHZ, get(home::healthz))
 }
 
-/// The browser-binding cookie of this request.
-fn browser(state: &AppState, headers: &HeaderMap) -> Option<Browser> {
-    cookie(headers, browser_cookie_name(state)).map(|id| Browser { id })
+/// A hosted page visited within a login transaction of this browser.
+struct Visit {
+    resumed: Resumed,
+    browser: Browser,
 }
 
-/// Loads the login transaction a page carries, or the error page to show instead.
-async fn load(
+/// GET: the transaction named by `?state=`, for this browser; or the page to show instead.
+async fn open(
     state: &AppState,
+    headers: &HeaderMap,
     handle: Option<&str>,
-    browser: Option<&Browser>,
-) -> Result<Result<Resumed, Response>, Internal> {
+) -> Result<Result<Visit, Response>, Internal> {
     let Some(handle) = handle else {
         let e = OAuthError::new(
             OAuthErrorCode::InvalidRequest,
@@ -45,9 +48,40 @@ async fn load(
         );
         return Ok(Err(page(state, StatusCode::BAD_REQUEST, &e)));
     };
-    Ok(authorize::resume(state, handle, browser)
-        .await?
-        .map_err(|e| page(state, StatusCode::BAD_REQUEST, &e.to_oauth())))
+    let browser = cookie(headers, browser_cookie_name(state)).map(|id| Browser { id });
+    let resumed = match authorize::resume(state, handle, browser.as_ref()).await? {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(page(state, StatusCode::BAD_REQUEST, &e.to_oauth()))),
+    };
+    // `resume` only succeeds for the browser that started the transaction.
+    Ok(browser
+        .map(|browser| Visit { resumed, browser })
+        .ok_or_else(|| csrf_failed(state)))
+}
+
+/// POST: the form, its transaction for this browser, and a valid CSRF token for `form_name`.
+async fn submit(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    form_name: &str,
+) -> Result<Result<(Params, Visit), Response>, Internal> {
+    let form = match body_params(headers, body, false) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(page(state, StatusCode::BAD_REQUEST, &e))),
+    };
+    let visit = match open(state, headers, form.get("state")).await? {
+        Ok(v) => v,
+        Err(response) => return Ok(Err(response)),
+    };
+    let csrf = form.get("csrf").unwrap_or_default();
+    if !state
+        .secrets
+        .verify_csrf(form_name, &visit.resumed.handle, &visit.browser.id, csrf)
+    {
+        return Ok(Err(csrf_failed(state)));
+    }
+    Ok(Ok((form, visit)))
 }
 
 /// A CSRF failure: the form was not rendered for this browser and transaction.
