@@ -154,7 +154,7 @@ pub fn userinfo(user: &User, scope: &Scope) -> Map<String, Value> {
 }
 
 /// The claim names the server can release (discovery `claims_supported`).
-pub const SUPPORTED: [&str; 19] = [
+pub const SUPPORTED: [&str; 18] = [
     "iss",
     "sub",
     "aud",
@@ -173,7 +173,6 @@ pub const SUPPORTED: [&str; 19] = [
     "updated_at",
     "email",
     "email_verified",
-    "scope",
 ];
 
 #[cfg(test)]

@@ -80,15 +80,6 @@ pub async fn build(
         secure_cookies,
         playground: None,
     };
-    if demo && state.store.is_empty().await? {
-        let seeded = seed::seed(&state, &master)
-            .await
-            .context("seeding the demo tenant")?;
-        report.notices.push(format!(
-            "seeded the demo tenant:\n  user      {} / {}\n  client    {} / {}\n  try it    {}playground/login",
-            seed::DEMO_EMAIL, seeded.user_password, seed::DEMO_CLIENT_ID, seeded.client_secret, issuer
-        ));
-    }
     if let Some(path) = tenant_file {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read tenant file {}", path.display()))?;
@@ -108,6 +99,16 @@ pub async fn build(
                 "created client {name:?}: client_id {id}, client_secret {secret} (shown once)"
             ));
         }
+    }
+    // The demo tenant only goes into a database that is still empty after the tenant file.
+    if demo && state.store.is_empty().await? {
+        let seeded = seed::seed(&state, &master)
+            .await
+            .context("seeding the demo tenant")?;
+        report.notices.push(format!(
+            "seeded the demo tenant:\n  user      {} / {}\n  client    {} / {}\n  try it    {}playground/login",
+            seed::DEMO_EMAIL, seeded.user_password, seed::DEMO_CLIENT_ID, seeded.client_secret, issuer
+        ));
     }
     if demo {
         state.playground = seed::load(&state, &master).await?.map(Arc::new);
@@ -129,9 +130,12 @@ async fn node_secret(
 }
 
 /// The issuer for a bound address when no public URL is configured.
+/// Listening on every interface (`0.0.0.0`, `::`) names no host a browser can use, so the
+/// derived issuer then says loopback; production sets `public_url`.
 pub fn issuer_for(settings: &Settings, bound: std::net::SocketAddr) -> String {
     match &settings.public_url {
         Some(url) => url.to_string(),
+        None if bound.ip().is_unspecified() => format!("http://127.0.0.1:{}/", bound.port()),
         None => format!("http://{bound}/"),
     }
 }

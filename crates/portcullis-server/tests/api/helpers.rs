@@ -132,6 +132,21 @@ impl TestApp {
         }
     }
 
+    /// A server whose empty database got the demo tenant, plus the fixture tenant applied
+    /// afterwards (so Alice and the Web App exist too).
+    pub async fn spawn_demo() -> TestApp {
+        let app = Self::spawn_with(|s| {
+            s.demo = true;
+            s.tenant = None;
+        })
+        .await;
+        let file = portcullis_core::tenant::parse(TENANT).unwrap();
+        portcullis_server::tenant::apply(&app.state, &file)
+            .await
+            .unwrap();
+        app
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

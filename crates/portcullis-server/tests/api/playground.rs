@@ -17,11 +17,7 @@ async fn without_the_demo_tenant_there_is_no_playground() {
 
 #[tokio::test]
 async fn the_playground_runs_the_real_flow_and_shows_each_step() {
-    let app = TestApp::spawn_with(|s| {
-        s.demo = true;
-        s.tenant = None;
-    })
-    .await;
+    let app = TestApp::spawn_demo().await;
     let browser = app.browser();
     let home = browser.get("/").await.text().await.unwrap();
     assert!(home.contains("Try the login flow"));
@@ -76,7 +72,7 @@ async fn the_playground_runs_the_real_flow_and_shows_each_step() {
 
 #[tokio::test]
 async fn the_demo_api_refuses_missing_and_foreign_tokens() {
-    let app = TestApp::spawn_with(|s| s.demo = true).await;
+    let app = TestApp::spawn_demo().await;
     let http = app.backend();
     let r = http
         .get(app.url("/playground/api/hello"))
@@ -98,4 +94,18 @@ async fn the_demo_api_refuses_missing_and_foreign_tokens() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_tenant_file_on_first_start_means_no_demo_tenant() {
+    let app = TestApp::spawn_with(|s| s.demo = true).await;
+    assert!(app.state.playground.is_none());
+    assert!(
+        app.state
+            .store
+            .find_client(portcullis_server::seed::DEMO_CLIENT_ID)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
