@@ -1,7 +1,8 @@
 // A real browser on the hosted pages: playwright-core drives Debian's Chromium through the
 // login and consent pages by their labels and button names, as a person would. The client's
 // callback (http://127.0.0.1:8976/callback) is served by a tiny HTTP server in this file.
-// Also refreshes the screenshots in docs/images/.
+// Screenshots of the login and consent pages go to artifacts/; with UPDATE_SCREENSHOTS=1
+// they replace the ones in docs/images/ (the README shows them).
 
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { chromium } from 'playwright-core';
 import { E2E_DIR, REPO_ROOT, TENANT, startServer } from './server.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const IMAGES = join(REPO_ROOT, 'docs', 'images');
+const IMAGES = process.env.UPDATE_SCREENSHOTS === '1' ? join(REPO_ROOT, 'docs', 'images') : join(E2E_DIR, 'artifacts');
 const ARTIFACTS = join(E2E_DIR, 'artifacts');
 const CALLBACK = new URL(TENANT.redirectUri);
 
@@ -61,6 +62,7 @@ after(async () => {
   await context?.close();
   await browser?.close();
   await server?.stop();
+  app?.closeAllConnections();
   await new Promise((resolve) => (app ? app.close(resolve) : resolve()));
 });
 
@@ -109,7 +111,7 @@ async function authorizationRequest(extra = {}) {
   return { url, checks };
 }
 
-/** Runs `fn`; on failure keeps a screenshot and the HTML of the page in artifacts/. */
+/** Runs `fn`; on failure keeps the page's screenshot and HTML and the server's log in artifacts/. */
 async function keepingArtifacts(page, name, fn) {
   try {
     return await fn();

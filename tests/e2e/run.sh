@@ -5,7 +5,7 @@
 # `node --test`, whose exit status is this script's.
 #
 #   bash tests/e2e/run.sh                 # build target/debug/portcullis and test it
-#   PORTCULLIS_BIN=path bash tests/e2e/run.sh   # test an existing binary, build nothing
+#   PORTCULLIS_TEST_BIN=path bash tests/e2e/run.sh   # test an existing binary, build nothing
 #   CHROMIUM_PATH=path bash tests/e2e/run.sh    # another Chromium (default /usr/bin/chromium)
 set -euo pipefail
 
@@ -49,10 +49,10 @@ if [ ! -f "$E2E_DIR/node_modules/.package-lock.json" ] \
 fi
 
 # The server.
-if [ -z "${PORTCULLIS_BIN:-}" ]; then
+if [ -z "${PORTCULLIS_TEST_BIN:-}" ]; then
     cargo build -p portcullis
-    export PORTCULLIS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/portcullis"
+    export PORTCULLIS_TEST_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/portcullis"
 fi
-echo "run.sh: testing $PORTCULLIS_BIN"
+echo "run.sh: testing $PORTCULLIS_TEST_BIN"
 
 node --test "$E2E_DIR"/*.test.mjs

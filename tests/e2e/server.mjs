@@ -1,5 +1,5 @@
 // Starts a Portcullis binary for the end-to-end tests. It builds nothing: the binary comes
-// from $PORTCULLIS_BIN, or target/debug/portcullis at the repository root. Each server gets
+// from $PORTCULLIS_TEST_BIN, or target/debug/portcullis at the repository root. Each server gets
 // a fresh temporary directory (SQLite database, working directory) and the tenant file next
 // to this module, and is killed by stop().
 
@@ -33,9 +33,9 @@ export const TENANT = {
   },
 };
 
-/** The binary to run: $PORTCULLIS_BIN (relative to the current directory), else the debug build. */
+/** The binary to run: $PORTCULLIS_TEST_BIN (relative to the current directory), else the debug build. */
 export function binaryPath() {
-  const fromEnv = process.env.PORTCULLIS_BIN;
+  const fromEnv = process.env.PORTCULLIS_TEST_BIN;
   return fromEnv ? resolve(fromEnv) : join(REPO_ROOT, 'target', 'debug', 'portcullis');
 }
 
@@ -54,11 +54,11 @@ const READY = /Portcullis is listening\. Issuer: (\S+)/;
 export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_000, env = {} } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
-    throw new Error(`no Portcullis binary at ${bin}: run \`cargo build -p portcullis\` or set PORTCULLIS_BIN`);
+    throw new Error(`no Portcullis binary at ${bin}: run \`cargo build -p portcullis\` or set PORTCULLIS_TEST_BIN`);
   }
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-e2e-'));
   // The server reads every PORTCULLIS_* variable as configuration and refuses unknown keys
-  // (PORTCULLIS_BIN among them): none is inherited, the server gets only what is set here.
+  // (PORTCULLIS_TEST_BIN among them): none is inherited, the server gets only what is set here.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PORTCULLIS_')));
   const childEnv = {
     ...inherited,
@@ -78,7 +78,7 @@ export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_0
 
   let output = '';
   const exited = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
-  const issuer = await new Promise((resolveIssuer, reject) => {
+  const ready = new Promise((resolveIssuer, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`Portcullis did not report its issuer within ${readyTimeoutMs} ms; output:\n${output}`));
@@ -102,6 +102,13 @@ export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_0
       reject(new Error(`Portcullis exited (code ${code}, signal ${signal}) before it was ready; output:\n${output}`));
     });
   });
+  let issuer;
+  try {
+    issuer = await ready;
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   let stopped = false;
   return {

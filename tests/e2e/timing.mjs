@@ -1,7 +1,7 @@
 // Wall time of complete login flows over plain HTTP (not part of the test suite).
 //
 //   cargo build --release -p portcullis
-//   PORTCULLIS_BIN=target/release/portcullis node tests/e2e/timing.mjs [N] [--cheap-passwords]
+//   PORTCULLIS_TEST_BIN=target/release/portcullis node tests/e2e/timing.mjs [N] [--cheap-passwords]
 //
 // Starts its own server the way the tests do, but with the server's default (OWASP) Argon2
 // cost unless --cheap-passwords is given. Then:
