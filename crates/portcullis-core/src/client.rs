@@ -134,6 +134,8 @@ pub struct Client {
     pub secret_hash: Option<TokenHash>,
     /// ID-token settings.
     pub jwt_configuration: JwtConfiguration,
+    /// Refresh-token rotation and lifetimes (Auth0 `refresh_token`).
+    pub refresh_token: crate::refresh::RefreshTokenPolicy,
 }
 
 impl Client {

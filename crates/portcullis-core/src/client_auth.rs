@@ -144,6 +144,7 @@ mod tests {
             },
             secret_hash: (!public).then(|| TokenHash::of("s3cret")),
             jwt_configuration: JwtConfiguration::default(),
+            refresh_token: crate::refresh::RefreshTokenPolicy::default_for(AppType::RegularWeb),
         }
     }
 

@@ -11,6 +11,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use crate::client::{AppType, JwtConfiguration, SigningAlg, TokenEndpointAuthMethod, grant_type};
 use crate::redirect_uri::RedirectUri;
+use crate::refresh::{ExpirationType, RefreshTokenPolicy, RotationType};
 use crate::resource_server::{ApiScope, ResourceServer};
 use crate::secret::ClientSecret;
 use crate::user::User;
@@ -45,6 +46,8 @@ pub struct ClientSpec {
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     /// ID-token settings.
     pub jwt_configuration: JwtConfiguration,
+    /// Refresh-token policy.
+    pub refresh_token: RefreshTokenPolicy,
 }
 
 /// How a user's password is given.
@@ -103,7 +106,8 @@ pub struct TenantFile {
     pub warnings: Vec<String>,
 }
 
-const CLIENT_FIELDS: [&str; 11] = [
+const CLIENT_FIELDS: [&str; 12] = [
+    "refresh_token",
     "name",
     "client_id",
     "client_secret",
@@ -115,6 +119,15 @@ const CLIENT_FIELDS: [&str; 11] = [
     "grant_types",
     "token_endpoint_auth_method",
     "jwt_configuration",
+];
+const REFRESH_FIELDS: [&str; 7] = [
+    "rotation_type",
+    "expiration_type",
+    "leeway",
+    "token_lifetime",
+    "infinite_token_lifetime",
+    "idle_token_lifetime",
+    "infinite_idle_token_lifetime",
 ];
 const API_FIELDS: [&str; 7] = [
     "name",
@@ -379,7 +392,9 @@ fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
         }
         Some(_) => return Err(entry.error("jwt_configuration", "must be a mapping")),
     };
+    let refresh_token = refresh_policy(entry, app_type)?;
     Ok(ClientSpec {
+        refresh_token,
         name,
         client_id,
         client_secret,
@@ -392,6 +407,53 @@ fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
         token_endpoint_auth_method,
         jwt_configuration,
     })
+}
+
+fn refresh_policy(entry: &Entry<'_>, app_type: AppType) -> Result<RefreshTokenPolicy, TenantError> {
+    let defaults = RefreshTokenPolicy::default_for(app_type);
+    let map = match entry.map.get("refresh_token") {
+        None | Some(Value::Null) => return Ok(defaults),
+        Some(Value::Mapping(map)) => map,
+        Some(_) => return Err(entry.error("refresh_token", "must be a mapping")),
+    };
+    let sub = Entry {
+        map,
+        path: format!("{}.refresh_token", entry.path),
+    };
+    let mut unknown = Vec::new();
+    sub.warn_unknown(&REFRESH_FIELDS, &mut unknown);
+    if let Some(first) = unknown.first() {
+        return Err(TenantError(
+            first.replace("not supported yet, ignored", "unknown field"),
+        ));
+    }
+    let expiration_type =
+        enum_field::<ExpirationType>(&sub, "expiration_type", "expiring, non-expiring")?
+            .unwrap_or(defaults.expiration_type);
+    // Asking for expiring tokens means the lifetimes apply unless said otherwise.
+    let infinite_by_default = expiration_type == ExpirationType::NonExpiring;
+    let policy = RefreshTokenPolicy {
+        rotation_type: enum_field::<RotationType>(&sub, "rotation_type", "rotating, non-rotating")?
+            .unwrap_or(defaults.rotation_type),
+        expiration_type,
+        leeway: sub.get("leeway")?.unwrap_or(defaults.leeway),
+        token_lifetime: sub
+            .get("token_lifetime")?
+            .unwrap_or(defaults.token_lifetime),
+        infinite_token_lifetime: sub
+            .get("infinite_token_lifetime")?
+            .unwrap_or(infinite_by_default),
+        idle_token_lifetime: sub
+            .get("idle_token_lifetime")?
+            .unwrap_or(defaults.idle_token_lifetime),
+        infinite_idle_token_lifetime: sub
+            .get("infinite_idle_token_lifetime")?
+            .unwrap_or(infinite_by_default),
+    };
+    policy
+        .validate()
+        .map_err(|m| TenantError(format!("{}: {m}", sub.path)))?;
+    Ok(policy)
 }
 
 fn signing_alg(entry: &Entry<'_>, field: &str) -> Result<SigningAlg, TenantError> {
@@ -580,6 +642,14 @@ rules: []
                 "clients: two entries share the name",
             ),
             ("clients: {name: W}", "clients: must be a list"),
+            (
+                "clients: [{name: W, refresh_token: {rotation_type: sometimes}}]",
+                "refresh_token.rotation_type",
+            ),
+            (
+                "clients: [{name: W, refresh_token: {leeway: 600}}]",
+                "refresh_token: leeway",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(text).err().map(|e| e.0).unwrap_or_default();

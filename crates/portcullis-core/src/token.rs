@@ -2,6 +2,7 @@
 
 use crate::params::Params;
 use crate::proto::{OAuthError, OAuthErrorCode};
+use crate::scope::Scope;
 
 /// The grant a token request asks for, with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,13 @@ pub enum TokenRequest {
         redirect_uri: Option<String>,
         /// PKCE verifier.
         code_verifier: Option<String>,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        /// The refresh token.
+        refresh_token: String,
+        /// A narrower scope for the new access token.
+        scope: Option<Scope>,
     },
 }
 
@@ -41,6 +49,17 @@ impl TokenRequest {
                 redirect_uri: params.get("redirect_uri").map(str::to_owned),
                 code_verifier: params.get("code_verifier").map(str::to_owned),
             }),
+            "refresh_token" => Ok(TokenRequest::RefreshToken {
+                refresh_token: required("refresh_token")?,
+                scope: params
+                    .get("scope")
+                    .map(|s| {
+                        Scope::parse(s).map_err(|e| {
+                            OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string())
+                        })
+                    })
+                    .transpose()?,
+            }),
             _ => Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
                 "Grant type not supported",
@@ -52,6 +71,7 @@ impl TokenRequest {
     pub fn grant_type(&self) -> &'static str {
         match self {
             Self::AuthorizationCode { .. } => "authorization_code",
+            Self::RefreshToken { .. } => "refresh_token",
         }
     }
 }

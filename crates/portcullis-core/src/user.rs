@@ -6,6 +6,11 @@ use time::OffsetDateTime;
 /// imported from an Auth0 tenant survive migration unchanged (DESIGN §2 "Tokens").
 pub const DATABASE_STRATEGY: &str = "auth0";
 
+/// The OIDC subject of the user with this id: `auth0|{id}`.
+pub fn subject(id: &str) -> String {
+    format!("{DATABASE_STRATEGY}|{id}")
+}
+
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -36,7 +41,7 @@ pub struct User {
 impl User {
     /// The OIDC subject: `auth0|{id}`.
     pub fn sub(&self) -> String {
-        format!("{DATABASE_STRATEGY}|{}", self.id)
+        subject(&self.id)
     }
 
     /// Parses a subject back into the user id of the built-in connection.

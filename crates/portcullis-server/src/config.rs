@@ -38,6 +38,28 @@ pub struct RawConfig {
     /// SSO session lifetimes.
     #[serde(default)]
     pub sessions: RawSessions,
+    /// Rate limits.
+    #[serde(default)]
+    pub rate_limits: RawRateLimits,
+}
+
+/// Rate limits (token buckets, per node).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimits {
+    /// Refresh-token exchanges per token and client IP at once. Default 10.
+    pub refresh_burst: Option<u32>,
+    /// ... refilled at this many per minute. Default 30.
+    pub refresh_per_minute: Option<u32>,
+}
+
+/// Validated rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Bucket size for refresh exchanges per token and IP.
+    pub refresh_burst: u32,
+    /// Refill per minute.
+    pub refresh_per_minute: u32,
 }
 
 /// Argon2id parameters; defaults are OWASP's (19 MiB, 2 passes, 1 lane).
@@ -132,6 +154,8 @@ pub struct Settings {
     pub password_hashing: PasswordHashing,
     /// SSO session lifetimes.
     pub sessions: SessionLifetimes,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
 }
 
 /// A configuration error naming the key.
@@ -290,7 +314,15 @@ impl RawConfig {
         if idle <= 0 || absolute <= 0 {
             return Err(err("sessions", "lifetimes must be positive"));
         }
+        let rate_limits = RateLimits {
+            refresh_burst: self.rate_limits.refresh_burst.unwrap_or(10),
+            refresh_per_minute: self.rate_limits.refresh_per_minute.unwrap_or(30),
+        };
+        if rate_limits.refresh_burst == 0 || rate_limits.refresh_per_minute == 0 {
+            return Err(err("rate_limits", "values must be positive"));
+        }
         Ok(Settings {
+            rate_limits,
             listen,
             public_url,
             database,
@@ -353,6 +385,10 @@ impl Settings {
                 max_concurrent: 2,
             },
             sessions: SessionLifetimes::default(),
+            rate_limits: RateLimits {
+                refresh_burst: 10,
+                refresh_per_minute: 30,
+            },
         }
     }
 }

@@ -8,7 +8,9 @@ pub mod crypto;
 pub mod flows;
 pub mod http;
 pub mod keys;
+pub mod logs;
 pub mod password;
+pub mod ratelimit;
 pub mod seed;
 pub mod state;
 pub mod tenant;
@@ -67,15 +69,22 @@ pub async fn build(
     let passwords = PasswordHasher::new(settings.password_hashing)
         .map_err(|_| anyhow::anyhow!("invalid Argon2 parameters"))?;
     let demo = settings.demo;
+    let limits = settings.rate_limits;
     let tenant_file = settings.tenant.clone();
     let mut state = AppState {
         settings: Arc::new(settings),
         issuer: Arc::from(issuer),
-        store,
+        store: store.clone(),
         keys: Arc::new(keys),
         secrets: Arc::new(NodeSecrets::new(&csrf, &playground)),
         passwords: Arc::new(passwords),
         views: Arc::new(Views::new()?),
+        logs: logs::TenantLog::start(store.clone()),
+        refresh_limiter: Arc::new(ratelimit::KeyedLimiter::new(
+            limits.refresh_burst,
+            limits.refresh_per_minute,
+            clock.clone(),
+        )),
         clock,
         secure_cookies,
         playground: None,
@@ -173,6 +182,7 @@ async fn purge_loop(state: AppState) {
         if let Err(e) = state.store.purge_expired(state.now()).await {
             tracing::warn!(error = %e, "purging expired records failed");
         }
+        state.refresh_limiter.prune();
     }
 }
 

@@ -5,6 +5,7 @@
 use portcullis_core::client::{AppType, JwtConfiguration, TokenEndpointAuthMethod};
 use portcullis_core::proto::paths;
 use portcullis_core::redirect_uri::RedirectUri;
+use portcullis_core::refresh::{ExpirationType, RefreshTokenPolicy, RotationType};
 use portcullis_core::resource_server::{ApiScope, ResourceServer};
 use portcullis_core::secret::ClientSecret;
 use portcullis_core::tenant::{ClientSpec, PasswordSpec, TenantFile, UserSpec};
@@ -55,6 +56,11 @@ pub async fn seed(state: &AppState, master: &MasterKey) -> anyhow::Result<Seeded
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             jwt_configuration: JwtConfiguration::default(),
+            refresh_token: RefreshTokenPolicy {
+                rotation_type: RotationType::Rotating,
+                expiration_type: ExpirationType::Expiring,
+                ..RefreshTokenPolicy::default_for(AppType::Spa)
+            },
         }],
         resource_servers: vec![ResourceServer {
             identifier: DEMO_AUDIENCE.into(),

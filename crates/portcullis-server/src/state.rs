@@ -73,6 +73,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Whether cookies get `Secure` and the `__Host-` prefix (https public URL).
     pub secure_cookies: bool,
+    /// Tenant log events.
+    pub logs: crate::logs::TenantLog,
+    /// Refresh-token exchanges per token and client IP.
+    pub refresh_limiter: Arc<crate::ratelimit::KeyedLimiter>,
     /// The demo app's client id and secret, when the playground is on.
     pub playground: Option<Arc<crate::seed::DemoApp>>,
 }

@@ -53,6 +53,7 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
                 token_endpoint_auth_method: spec.token_endpoint_auth_method,
                 secret_hash: secret.as_ref().map(ClientSecret::hash),
                 jwt_configuration: spec.jwt_configuration,
+                refresh_token: spec.refresh_token,
             },
             match_on_client_id: spec.client_id.is_some(),
             secret_given: spec.client_secret.is_some(),

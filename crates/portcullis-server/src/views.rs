@@ -9,7 +9,12 @@ pub struct Views {
     env: Environment<'static>,
 }
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 9] = [
+    ("logout.html", include_str!("../templates/logout.html")),
+    (
+        "logged_out.html",
+        include_str!("../templates/logged_out.html"),
+    ),
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -125,4 +130,15 @@ pub struct HomePage<'a> {
     pub version: &'a str,
     /// Whether the playground is on.
     pub playground: bool,
+}
+
+/// Logout confirmation page.
+#[derive(Debug, Serialize)]
+pub struct LogoutPage<'a> {
+    /// The application, when known.
+    pub client_name: Option<&'a str>,
+    /// CSRF token bound to the session.
+    pub csrf: &'a str,
+    /// The request's parameters, carried through the form.
+    pub fields: Vec<(&'a str, &'a str)>,
 }

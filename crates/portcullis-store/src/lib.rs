@@ -11,6 +11,8 @@ mod sqlite;
 use async_trait::async_trait;
 use portcullis_core::client::Client;
 use portcullis_core::code::AuthorizationCode;
+use portcullis_core::log::LogEvent;
+use portcullis_core::refresh::{RefreshFamily, Refusal};
 use portcullis_core::resource_server::ResourceServer;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
@@ -54,9 +56,58 @@ pub enum TakenCode {
         access_token_jti: Option<String>,
         /// Its expiry.
         access_token_expires_at: Option<OffsetDateTime>,
+        /// The refresh family the first redemption started, if it did.
+        refresh_family_id: Option<String>,
     },
     /// No such code.
     Unknown,
+}
+
+/// A refresh-token exchange to perform atomically.
+#[derive(Debug, Clone)]
+pub struct RefreshExchange<'a> {
+    /// Hash of the presented token.
+    pub token_hash: &'a TokenHash,
+    /// The authenticated client.
+    pub client_id: &'a str,
+    /// Now.
+    pub now: OffsetDateTime,
+    /// Hash of the token to store if the exchange mints one.
+    pub new_token_hash: &'a TokenHash,
+    /// jti and expiry of the access token the exchange will mint (recorded in the family).
+    pub access_token: (&'a str, OffsetDateTime),
+}
+
+/// The outcome of a refresh-token exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// No such token.
+    Unknown,
+    /// Refused without further action.
+    Refused(Refusal),
+    /// An invalidated token was presented: the family and its access tokens are revoked.
+    ReuseDetected {
+        /// The revoked family.
+        family: RefreshFamily,
+    },
+    /// Exchanged; `rotated` says whether `new_token_hash` was stored (rotating policy).
+    Exchanged {
+        /// The family.
+        family: RefreshFamily,
+        /// Whether a new refresh token was minted.
+        rotated: bool,
+    },
+}
+
+/// The outcome of revoking a refresh token (RFC 7009).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The family (and its access tokens) is revoked, or already was.
+    Revoked(Box<RefreshFamily>),
+    /// No such token.
+    Unknown,
+    /// The token belongs to another client; nothing was changed.
+    OtherClient,
 }
 
 /// Everything Portcullis persists. One method per use case.
@@ -156,7 +207,51 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         access_token_jti: &str,
         access_token_expires_at: OffsetDateTime,
+        refresh_family_id: &str,
     ) -> StoreResult<TakenCode>;
+
+    /// Starts a refresh-token family with its first token (generation 0) and records the
+    /// access token minted with it; revokes the oldest active families of the user and
+    /// client beyond Auth0's limit of 200.
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        token_hash: &TokenHash,
+        access_token: (&str, OffsetDateTime),
+    ) -> StoreResult<()>;
+    /// The family of a refresh token, without changing anything.
+    async fn find_refresh_family(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<RefreshFamily>>;
+    /// Exchanges a refresh token: decides with `core::refresh::exchange` and applies the
+    /// decision in one transaction, so concurrent exchanges and revocations serialise.
+    async fn exchange_refresh_token(
+        &self,
+        exchange: &RefreshExchange<'_>,
+    ) -> StoreResult<RefreshOutcome>;
+    /// Revokes the family of a refresh token and every access token minted from it.
+    async fn revoke_refresh_token(
+        &self,
+        token_hash: &TokenHash,
+        client_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<RevokeOutcome>;
+    /// Revokes a family by id (code replay) and its access tokens.
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Revokes the families that came from an SSO session (logout); returns how many.
+    async fn revoke_session_families(
+        &self,
+        session_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64>;
 
     /// Revokes an access token by jti until it expires.
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> StoreResult<()>;
@@ -179,6 +274,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// A node secret, if stored.
     async fn find_node_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Appends tenant log events.
+    async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()>;
+    /// The newest tenant log events, newest first.
+    async fn recent_logs(&self, limit: i64) -> StoreResult<Vec<LogEvent>>;
 
     /// Deletes expired short-lived records; returns how many.
     async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<u64>;

@@ -71,7 +71,7 @@ async fn a_code_is_taken_exactly_once_under_concurrency() {
             let (store, hash) = (store.clone(), hash.clone());
             tokio::spawn(async move {
                 store
-                    .take_code(&hash, now(), &format!("jti-{i}"), now())
+                    .take_code(&hash, now(), &format!("jti-{i}"), now(), "family")
                     .await
                     .unwrap()
             })
@@ -102,7 +102,7 @@ async fn an_unknown_code_is_unknown() {
     let (store, _dir) = store().await;
     assert_eq!(
         store
-            .take_code(&TokenHash::of("nope"), now(), "j", now())
+            .take_code(&TokenHash::of("nope"), now(), "j", now(), "f")
             .await
             .unwrap(),
         TakenCode::Unknown
@@ -198,6 +198,9 @@ async fn grants_accumulate_scopes() {
                 portcullis_core::client::TokenEndpointAuthMethod::ClientSecretPost,
             secret_hash: Some(TokenHash::of("s")),
             jwt_configuration: Default::default(),
+            refresh_token: portcullis_core::refresh::RefreshTokenPolicy::default_for(
+                portcullis_core::client::AppType::RegularWeb,
+            ),
         },
         match_on_client_id: true,
         secret_given: true,
@@ -230,4 +233,121 @@ async fn grants_accumulate_scopes() {
         Some("a b c".into())
     );
     assert_eq!(store.find_grant(uid, "c", None).await.unwrap(), None);
+}
+
+fn family(id: &str, created_at: OffsetDateTime) -> portcullis_core::refresh::RefreshFamily {
+    portcullis_core::refresh::RefreshFamily {
+        id: id.into(),
+        client_id: "c".into(),
+        user_id: "u".into(),
+        audience: None,
+        scope: Scope::parse("openid offline_access").unwrap(),
+        session_id: "s".into(),
+        auth_time: now(),
+        policy: portcullis_core::refresh::RefreshTokenPolicy::default_for(
+            portcullis_core::client::AppType::Spa,
+        ),
+        created_at,
+    }
+}
+
+fn exchange<'a>(
+    hash: &'a TokenHash,
+    new: &'a TokenHash,
+    jti: &'a str,
+) -> portcullis_store::RefreshExchange<'a> {
+    portcullis_store::RefreshExchange {
+        token_hash: hash,
+        client_id: "c",
+        now: now(),
+        new_token_hash: new,
+        access_token: (jti, now() + Duration::hours(1)),
+    }
+}
+
+#[tokio::test]
+async fn issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest() {
+    let (store, _dir) = store().await;
+    for i in 0..201 {
+        let f = family(&format!("f{i}"), now() + Duration::seconds(i));
+        store
+            .create_refresh_family(
+                &f,
+                &TokenHash::of(&format!("t{i}")),
+                (&format!("j{i}"), now() + Duration::hours(1)),
+            )
+            .await
+            .unwrap();
+    }
+    let oldest = store
+        .exchange_refresh_token(&exchange(&TokenHash::of("t0"), &TokenHash::of("n0"), "x0"))
+        .await
+        .unwrap();
+    assert_eq!(
+        oldest,
+        portcullis_store::RefreshOutcome::Refused(portcullis_core::refresh::Refusal::Revoked)
+    );
+    assert!(
+        store.is_access_token_revoked("j0").await.unwrap(),
+        "its access token too"
+    );
+    let second = store
+        .exchange_refresh_token(&exchange(&TokenHash::of("t1"), &TokenHash::of("n1"), "x1"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            second,
+            portcullis_store::RefreshOutcome::Exchanged { rotated: true, .. }
+        ),
+        "{second:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_token() {
+    let (store, _dir) = store().await;
+    store
+        .create_refresh_family(&family("f", now()), &TokenHash::of("t"), ("j", now()))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (hash, new) = (TokenHash::of("t"), TokenHash::of(&format!("n{i}")));
+                store
+                    .exchange_refresh_token(&exchange(&hash, &new, &format!("x{i}")))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut exchanged = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            portcullis_store::RefreshOutcome::Exchanged { .. } => exchanged += 1,
+            portcullis_store::RefreshOutcome::ReuseDetected { .. }
+            | portcullis_store::RefreshOutcome::Refused(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(exchanged, 1);
+    let mut active = 0;
+    for i in 0..10 {
+        let (hash, new) = (
+            TokenHash::of(&format!("n{i}")),
+            TokenHash::of(&format!("m{i}")),
+        );
+        if matches!(
+            store
+                .exchange_refresh_token(&exchange(&hash, &new, &format!("y{i}")))
+                .await
+                .unwrap(),
+            portcullis_store::RefreshOutcome::Exchanged { .. }
+        ) {
+            active += 1;
+        }
+    }
+    assert!(active <= 1, "never two chains: {active}");
 }

@@ -5,6 +5,12 @@
 pub const AUTHORIZE: &str = "/authorize";
 /// RFC 6749 §3.2 token endpoint (Auth0 path).
 pub const TOKEN: &str = "/oauth/token";
+/// RFC 7009 token revocation (Auth0 path).
+pub const REVOKE: &str = "/oauth/revoke";
+/// OpenID Connect RP-Initiated Logout (Auth0 path).
+pub const OIDC_LOGOUT: &str = "/oidc/logout";
+/// Auth0 logout.
+pub const V2_LOGOUT: &str = "/v2/logout";
 /// OIDC Core §5.3 UserInfo endpoint.
 pub const USERINFO: &str = "/userinfo";
 /// OIDC Discovery §4.

@@ -4,9 +4,12 @@
 use portcullis_core::secret::OpaqueToken;
 use portcullis_core::session::Session;
 
+use portcullis_core::log::LogType;
+
 use super::Internal;
 use super::authorize::{self, Outcome, Resumed};
 use crate::crypto;
+use crate::logs::Subject;
 use crate::state::AppState;
 
 /// The one message for every failed login: it must not reveal whether the account exists.
@@ -32,15 +35,27 @@ pub async fn submit(
     username: &str,
     password: String,
     previous_session_cookie: Option<&str>,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<LoginResult, Internal> {
     let user = state.store.find_user_by_email(username).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = state.passwords.verify(password, stored).await;
+    let now = state.now();
+    let client_id = Some(resumed.client.client_id.as_str());
     let Some(user) = user.filter(|u| password_ok && !u.blocked) else {
-        tracing::info!(event = "f", "failed login");
+        let subject = Subject {
+            client_id,
+            user_id: None,
+            ip,
+        };
+        state.logs.record(
+            now,
+            LogType::FailedLogin,
+            "Wrong email or password.",
+            subject,
+        );
         return Ok(LoginResult::Failed);
     };
-    let now = state.now();
     // Rotate: a new session (and cookie) at every login, the previous one ended.
     if let Some(previous) = authorize::active_session(state, previous_session_cookie).await? {
         state.store.delete_session(&previous.id).await?;
@@ -55,7 +70,16 @@ pub async fn submit(
     };
     state.store.insert_session(&session, &cookie.hash()).await?;
     state.store.record_login(&user.id, now).await?;
-    tracing::info!(event = "s", user_id = %user.id, "successful login");
+    state.logs.record(
+        now,
+        LogType::SuccessLogin,
+        "Successful login",
+        Subject {
+            client_id,
+            user_id: Some(&user.id),
+            ip,
+        },
+    );
     let Resumed {
         handle,
         mut tx,

@@ -4,6 +4,8 @@
 pub mod authorize;
 pub mod consent;
 pub mod login;
+pub mod logout;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 

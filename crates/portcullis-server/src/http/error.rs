@@ -24,6 +24,10 @@ pub enum HttpError {
     },
     /// RFC 6750 §3 error from a protected resource; `None` when no token was sent.
     Bearer(Option<OAuthError>),
+    /// Auth0's 429 with `x-ratelimit-*` headers.
+    RateLimited(crate::ratelimit::Verdict),
+    /// The store failed where a success would be a lie (revocation): 503, logged.
+    Unavailable(anyhow::Error),
     /// Not the caller's fault.
     Internal(anyhow::Error),
 }
@@ -38,6 +42,8 @@ impl From<TokenError> for HttpError {
     fn from(e: TokenError) -> Self {
         match e {
             TokenError::OAuth { error, used_basic } => Self::Token { error, used_basic },
+            TokenError::RateLimited(verdict) => Self::RateLimited(verdict),
+            TokenError::Unavailable(i) => Self::Unavailable(i.0),
             TokenError::Internal(i) => i.into(),
         }
     }
@@ -114,6 +120,31 @@ impl IntoResponse for HttpError {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
                 no_store(response)
+            }
+            Self::RateLimited(v) => {
+                let body = OAuthError::new(
+                    OAuthErrorCode::TooManyRequests,
+                    "Rate limit exceeded. Please retry after some time.",
+                );
+                let mut response =
+                    no_store((StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response());
+                let headers = response.headers_mut();
+                for (name, value) in [
+                    ("x-ratelimit-limit", v.limit as u64),
+                    ("x-ratelimit-remaining", v.remaining as u64),
+                    ("x-ratelimit-reset", v.reset),
+                ] {
+                    headers.insert(name, HeaderValue::from(value));
+                }
+                response
+            }
+            Self::Unavailable(e) => {
+                tracing::error!(error = ?e, "store unavailable");
+                let body = OAuthError::new(
+                    OAuthErrorCode::TemporarilyUnavailable,
+                    "The server cannot complete the request now. Retry later.",
+                );
+                no_store((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response())
             }
             Self::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");

@@ -8,6 +8,25 @@ use base64::engine::general_purpose::STANDARD;
 use portcullis_core::params::Params;
 use portcullis_core::proto::{OAuthError, OAuthErrorCode};
 
+/// The client's IP address: the TCP peer (behind a proxy, the proxy's address).
+/// Absent for in-process calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ClientIp(peer.map(|c| c.0.ip())))
+    }
+}
+
 /// Parameters from a URL query string.
 pub fn query_params(query: Option<&str>) -> Params {
     Params::from_pairs(form_urlencoded(query.unwrap_or_default().as_bytes()))

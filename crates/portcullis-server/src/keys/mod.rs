@@ -143,6 +143,35 @@ impl SigningKeys {
         audience: &str,
         now: OffsetDateTime,
     ) -> Result<Map<String, Value>, VerifyError> {
+        let claims = self.decode(token, issuer, Some(audience))?;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| VerifyError::Invalid("exp".into()))?;
+        if now.unix_timestamp() >= exp {
+            return Err(VerifyError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies signature and issuer of a token this server issued, whatever its audience
+    /// and even if expired: what an `id_token_hint` needs (OIDC RP-Initiated Logout §2).
+    pub fn verify_signature(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<Map<String, Value>, VerifyError> {
+        self.decode(token, issuer, None)
+    }
+
+    /// Signature (RS256, known `kid`), issuer and, when given, audience. Expiry is left to
+    /// the caller, who has the clock.
+    fn decode(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: Option<&str>,
+    ) -> Result<Map<String, Value>, VerifyError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::RS256 {
@@ -157,23 +186,24 @@ impl SigningKeys {
             .ok_or_else(|| VerifyError::Invalid("unknown kid".into()))?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.validate_exp = false;
-        validation.required_spec_claims = ["iss", "aud", "exp", "sub"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
-        let exp = data
-            .claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| VerifyError::Invalid("exp".into()))?;
-        if now.unix_timestamp() >= exp {
-            return Err(VerifyError::Expired);
+        match audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.required_spec_claims = ["iss", "aud", "exp", "sub"]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect();
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.required_spec_claims =
+                    ["iss", "sub"].iter().map(|s| (*s).to_owned()).collect();
+            }
         }
-        Ok(data.claims)
+        jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))
     }
 }
 

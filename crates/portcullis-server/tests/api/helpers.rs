@@ -25,6 +25,10 @@ pub const THIRD_SECRET: &str = "third-party-secret-0123456789-abcdefghijk";
 pub const THIRD_CB: &str = "https://third.example/cb";
 pub const SPA: &str = "spa";
 pub const SPA_CB: &str = "https://spa.example/cb";
+pub const LEEWAY: &str = "leeway-app";
+pub const LEEWAY_SECRET: &str = "leeway-app-secret-0123456789-abcdefghijklm";
+pub const KEEPER: &str = "keeper-app";
+pub const KEEPER_SECRET: &str = "keeper-app-secret-0123456789-abcdefghijkl";
 pub const M2M: &str = "m2m";
 pub const M2M_SECRET: &str = "m2m-secret-0123456789-abcdefghijklmnopqrst";
 pub const API: &str = "https://api.example/";
@@ -45,6 +49,24 @@ clients:
     callbacks: ["https://app.example/callback", "http://localhost:3000/callback", "https://app.example/other"]
     grant_types: [authorization_code, refresh_token]
     token_endpoint_auth_method: client_secret_basic
+    allowed_logout_urls: ["https://app.example/bye"]
+    refresh_token:
+      rotation_type: rotating
+      expiration_type: expiring
+      token_lifetime: 3600
+      idle_token_lifetime: 600
+  - name: Leeway App
+    client_id: leeway-app
+    client_secret: leeway-app-secret-0123456789-abcdefghijklm
+    callbacks: ["https://leeway.example/cb"]
+    grant_types: [authorization_code, refresh_token]
+    refresh_token: { rotation_type: rotating, expiration_type: expiring, leeway: 10 }
+  - name: Keeper App
+    client_id: keeper-app
+    client_secret: keeper-app-secret-0123456789-abcdefghijkl
+    callbacks: ["https://keeper.example/cb"]
+    grant_types: [authorization_code, refresh_token]
+    refresh_token: { rotation_type: non-rotating }
   - name: Third Party
     client_id: third-party
     client_secret: third-party-secret-0123456789-abcdefghijk
@@ -71,6 +93,7 @@ resourceServers:
       - { value: "write:items", description: "Change your items" }
     skip_consent_for_verifiable_first_party_clients: true
     token_lifetime: 3600
+    allow_offline_access: true
   - name: Strict API
     identifier: https://noskip.example/
     scopes: [{ value: "read:secrets", description: "Read your secrets" }]
@@ -94,7 +117,8 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: ManualClock,
     pub db_path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    settings: Settings,
+    dir: Arc<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -113,14 +137,25 @@ impl TestApp {
             MasterKeySource::Given("test master key, at least 32 characters long".into());
         settings.tenant = Some(tenant_path);
         adjust(&mut settings);
+        let clock = ManualClock::new(datetime!(2026-01-01 12:00 UTC));
+        Self::start(settings, clock, db_path, Arc::new(dir)).await
+    }
+
+    async fn start(
+        settings: Settings,
+        clock: ManualClock,
+        db_path: std::path::PathBuf,
+        dir: Arc<tempfile::TempDir>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let issuer = portcullis_server::issuer_for(&settings, addr);
-        let clock = ManualClock::new(datetime!(2026-01-01 12:00 UTC));
-        let (state, _report) = portcullis_server::build(settings, &issuer, Arc::new(clock.clone()))
-            .await
-            .unwrap();
-        let app = portcullis_server::http::router(state.clone());
+        let (state, _report) =
+            portcullis_server::build(settings.clone(), &issuer, Arc::new(clock.clone()))
+                .await
+                .unwrap();
+        let app = portcullis_server::http::router(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestApp {
             base: format!("http://{addr}"),
@@ -128,8 +163,23 @@ impl TestApp {
             state,
             clock,
             db_path,
-            _dir: dir,
+            settings,
+            dir,
         }
+    }
+
+    /// A new server on the same database and master key (a restarted node), sharing
+    /// this app's clock and issuer.
+    pub async fn restart(&self) -> TestApp {
+        let mut settings = self.settings.clone();
+        settings.public_url = Some(url::Url::parse(&self.issuer).unwrap());
+        Self::start(
+            settings,
+            self.clock.clone(),
+            self.db_path.clone(),
+            self.dir.clone(),
+        )
+        .await
     }
 
     /// A server whose empty database got the demo tenant, plus the fixture tenant applied
@@ -384,6 +434,84 @@ impl Browser {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect()
+    }
+}
+
+/// Signs Alice in at a client (first-party, PKCE, API with offline access) with this
+/// scope and returns the token response.
+pub async fn tokens_for(app: &TestApp, client: (&str, &str, &str), scope: &str) -> Value {
+    let (client_id, secret, callback) = client;
+    let params = with(
+        web_params(),
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", callback),
+            ("scope", scope),
+        ],
+    );
+    let code = query(&app.browser().sign_in(&params, ALICE).await)
+        .remove("code")
+        .expect("a code");
+    let r = app
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", callback),
+                ("code_verifier", VERIFIER),
+            ],
+            Some((client_id, secret)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+pub const WEB_APP: (&str, &str, &str) = (WEB, WEB_SECRET, WEB_CB);
+pub const LEEWAY_APP: (&str, &str, &str) = (LEEWAY, LEEWAY_SECRET, "https://leeway.example/cb");
+pub const KEEPER_APP: (&str, &str, &str) = (KEEPER, KEEPER_SECRET, "https://keeper.example/cb");
+
+impl TestApp {
+    /// `grant_type=refresh_token` for a client (Basic auth).
+    pub async fn refresh(
+        &self,
+        client: (&str, &str, &str),
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.token(&form, Some((client.0, client.1))).await
+    }
+
+    /// The test clock, in unix seconds.
+    pub fn clock_now(&self) -> i64 {
+        use portcullis_server::state::Clock;
+        self.clock.now().unix_timestamp()
+    }
+
+    /// Status of `/userinfo` with this access token.
+    pub async fn userinfo_status(&self, access_token: &str) -> StatusCode {
+        self.backend()
+            .get(self.url("/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Tenant log codes recorded so far, oldest first.
+    pub async fn log_codes(&self) -> Vec<String> {
+        self.state.logs.flush().await;
+        let mut logs = self.state.store.recent_logs(1000).await.unwrap();
+        logs.reverse();
+        logs.iter().map(|l| l.log_type.code().to_owned()).collect()
     }
 }
 

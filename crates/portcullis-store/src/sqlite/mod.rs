@@ -2,6 +2,7 @@
 //! lock with a busy timeout; every multi-statement write runs in `BEGIN IMMEDIATE` so it
 //! never deadlocks upgrading a read lock.
 
+mod refresh;
 mod rows;
 
 use std::str::FromStr;
@@ -10,6 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use portcullis_core::client::Client;
 use portcullis_core::code::AuthorizationCode;
+use portcullis_core::log::LogEvent;
+use portcullis_core::refresh::RefreshFamily;
 use portcullis_core::resource_server::ResourceServer;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
@@ -20,7 +23,9 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
 use crate::records::{ImportOutcome, SigningKeyRecord, TenantImport};
-use crate::{Store, StoreError, StoreResult, TakenCode};
+use crate::{
+    RefreshExchange, RefreshOutcome, RevokeOutcome, Store, StoreError, StoreResult, TakenCode,
+};
 use rows::{
     client_from_row, code_from_row, json, resource_server_from_row, session_from_row, ts,
     user_from_row,
@@ -427,15 +432,17 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
         access_token_jti: &str,
         access_token_expires_at: OffsetDateTime,
+        refresh_family_id: &str,
     ) -> StoreResult<TakenCode> {
         // One statement checks and marks: two redemptions can never both see it unused.
         let taken = sqlx::query(
-            "update authorization_codes set used_at = ?, access_token_jti = ?, access_token_expires_at = ?
+            "update authorization_codes set used_at = ?, access_token_jti = ?, access_token_expires_at = ?, refresh_family_id = ?
              where code_hash = ? and used_at is null returning *",
         )
         .bind(ts(now))
         .bind(access_token_jti)
         .bind(ts(access_token_expires_at))
+        .bind(refresh_family_id)
         .bind(code_hash.as_str())
         .fetch_optional(&self.pool)
         .await
@@ -443,7 +450,7 @@ impl Store for SqliteStore {
         if let Some(row) = taken {
             return code_from_row(&row).map(TakenCode::Taken);
         }
-        let used = sqlx::query("select access_token_jti, access_token_expires_at from authorization_codes where code_hash = ?")
+        let used = sqlx::query("select access_token_jti, access_token_expires_at, refresh_family_id from authorization_codes where code_hash = ?")
             .bind(code_hash.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -455,9 +462,79 @@ impl Store for SqliteStore {
                     .get::<Option<i64>, _>(1)
                     .map(rows::from_ts)
                     .transpose()?,
+                refresh_family_id: row.get(2),
             },
             None => TakenCode::Unknown,
         })
+    }
+
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        token_hash: &TokenHash,
+        access_token: (&str, OffsetDateTime),
+    ) -> StoreResult<()> {
+        let mut conn = self.immediate().await?;
+        in_transaction(&mut conn, async |c| {
+            refresh::create(c, family, token_hash, access_token).await
+        })
+        .await
+    }
+
+    async fn find_refresh_family(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<RefreshFamily>> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        refresh::find_family(&mut conn, token_hash).await
+    }
+
+    async fn exchange_refresh_token(
+        &self,
+        exchange: &RefreshExchange<'_>,
+    ) -> StoreResult<RefreshOutcome> {
+        let mut conn = self.immediate().await?;
+        in_transaction(&mut conn, async |c| refresh::exchange(c, exchange).await).await
+    }
+
+    async fn revoke_refresh_token(
+        &self,
+        token_hash: &TokenHash,
+        client_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<RevokeOutcome> {
+        let mut conn = self.immediate().await?;
+        in_transaction(&mut conn, async |c| {
+            refresh::revoke_token(c, token_hash, client_id, reason, now).await
+        })
+        .await
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut conn = self.immediate().await?;
+        in_transaction(&mut conn, async |c| {
+            refresh::revoke_family(c, family_id, reason, now).await
+        })
+        .await
+    }
+
+    async fn revoke_session_families(
+        &self,
+        session_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let mut conn = self.immediate().await?;
+        in_transaction(&mut conn, async |c| {
+            refresh::revoke_session(c, session_id, reason, now).await
+        })
+        .await
     }
 
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> StoreResult<()> {
@@ -530,6 +607,36 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()> {
+        let mut conn = self.immediate().await?;
+        in_transaction(&mut conn, async |c| {
+            for e in events {
+                sqlx::query("insert into logs (id, date, type, description, client_id, user_id, ip) values (?, ?, ?, ?, ?, ?, ?)")
+                    .bind(&e.id)
+                    .bind(ts(e.date))
+                    .bind(e.log_type.code())
+                    .bind(&e.description)
+                    .bind(&e.client_id)
+                    .bind(&e.user_id)
+                    .bind(&e.ip)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(map_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn recent_logs(&self, limit: i64) -> StoreResult<Vec<LogEvent>> {
+        let rows = sqlx::query("select * from logs order by date desc, rowid desc limit ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(rows::log_from_row).collect()
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> StoreResult<u64> {

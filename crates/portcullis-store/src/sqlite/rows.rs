@@ -4,8 +4,10 @@ use portcullis_core::client::{
     AppType, Client, JwtConfiguration, SigningAlg, TokenEndpointAuthMethod,
 };
 use portcullis_core::code::AuthorizationCode;
+use portcullis_core::log::LogEvent;
 use portcullis_core::pkce::CodeChallenge;
 use portcullis_core::redirect_uri::RedirectUri;
+use portcullis_core::refresh::RefreshTokenPolicy;
 use portcullis_core::resource_server::ResourceServer;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
@@ -61,10 +63,11 @@ pub(super) fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
         .iter()
         .map(|c| RedirectUri::parse(c).map_err(|_| corrupt("callback")))
         .collect::<StoreResult<Vec<_>>>()?;
+    let app_type = enum_from::<AppType>(row.get("app_type"), "app_type")?;
     Ok(Client {
         client_id: row.get("client_id"),
         name: row.get("name"),
-        app_type: enum_from::<AppType>(row.get("app_type"), "app_type")?,
+        app_type,
         is_first_party: row.get("is_first_party"),
         callbacks,
         allowed_logout_urls: from_json(row, "allowed_logout_urls")?,
@@ -80,6 +83,10 @@ pub(super) fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
         jwt_configuration: JwtConfiguration {
             lifetime_in_seconds: row.get("jwt_lifetime_in_seconds"),
             alg: enum_from::<SigningAlg>(row.get("jwt_alg"), "jwt alg")?,
+        },
+        refresh_token: match row.get::<Option<&str>, _>("refresh_token") {
+            Some(raw) => serde_json::from_str(raw).map_err(|_| corrupt("refresh_token"))?,
+            None => RefreshTokenPolicy::default_for(app_type),
         },
     })
 }
@@ -218,7 +225,7 @@ pub(super) async fn import(
                 sqlx::query(
                     "update clients set name = ?, app_type = ?, is_first_party = ?, callbacks = ?, allowed_logout_urls = ?,
                        web_origins = ?, grant_types = ?, token_endpoint_auth_method = ?, jwt_lifetime_in_seconds = ?,
-                       jwt_alg = ?, updated_at = ?,
+                       jwt_alg = ?, refresh_token = ?, updated_at = ?,
                        secret_hash = case when ? = 'none' then null when ? then ? else coalesce(secret_hash, ?) end
                      where client_id = ?",
                 )
@@ -232,6 +239,7 @@ pub(super) async fn import(
                 .bind(cl.token_endpoint_auth_method.as_str())
                 .bind(cl.jwt_configuration.lifetime_in_seconds)
                 .bind(enum_name(&cl.jwt_configuration.alg)?)
+                .bind(json(&cl.refresh_token)?)
                 .bind(ts(now))
                 .bind(cl.token_endpoint_auth_method.as_str())
                 .bind(up.secret_given)
@@ -245,8 +253,9 @@ pub(super) async fn import(
             None => {
                 sqlx::query(
                     "insert into clients (client_id, name, app_type, is_first_party, callbacks, allowed_logout_urls, web_origins,
-                       grant_types, token_endpoint_auth_method, secret_hash, jwt_lifetime_in_seconds, jwt_alg, created_at, updated_at)
-                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       grant_types, token_endpoint_auth_method, secret_hash, jwt_lifetime_in_seconds, jwt_alg, refresh_token,
+                       created_at, updated_at)
+                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&cl.client_id)
                 .bind(&cl.name)
@@ -260,6 +269,7 @@ pub(super) async fn import(
                 .bind(&secret_hash)
                 .bind(cl.jwt_configuration.lifetime_in_seconds)
                 .bind(enum_name(&cl.jwt_configuration.alg)?)
+                .bind(json(&cl.refresh_token)?)
                 .bind(ts(now))
                 .bind(ts(now))
                 .execute(&mut *c)
@@ -335,4 +345,18 @@ pub(super) async fn import(
         });
     }
     Ok(outcomes)
+}
+
+pub(super) fn log_from_row(row: &SqliteRow) -> StoreResult<LogEvent> {
+    Ok(LogEvent {
+        id: row.get("id"),
+        date: from_ts(row.get("date"))?,
+        log_type: enum_from(row.get("type"), "log type")?,
+        description: row
+            .get::<Option<String>, _>("description")
+            .unwrap_or_default(),
+        client_id: row.get("client_id"),
+        user_id: row.get("user_id"),
+        ip: row.get("ip"),
+    })
 }

@@ -2,6 +2,7 @@
 //! allowed, then hand over to the grant's own module. Minting lives here, shared by grants.
 
 mod authorization_code;
+mod refresh_token;
 
 use portcullis_core::claims::{AccessTokenClaims, IdTokenClaims};
 use portcullis_core::client::Client;
@@ -16,7 +17,9 @@ use portcullis_core::user::User;
 use time::OffsetDateTime;
 
 use super::Internal;
+use crate::logs::Subject;
 use crate::state::AppState;
+use portcullis_core::log::LogType;
 
 /// Token endpoint failure.
 #[derive(Debug)]
@@ -28,6 +31,10 @@ pub enum TokenError {
         /// Whether the client authenticated (or tried to) with HTTP Basic.
         used_basic: bool,
     },
+    /// The store failed where answering anyway would lie (revocation): 503.
+    Unavailable(Internal),
+    /// Too many requests (Auth0's 429 body and `x-ratelimit-*` headers).
+    RateLimited(crate::ratelimit::Verdict),
     /// Not the client's fault.
     Internal(Internal),
 }
@@ -60,27 +67,61 @@ pub(crate) fn invalid_grant(msg: &str) -> TokenError {
     }
 }
 
+/// Facts about the HTTP request the token endpoint needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContext {
+    /// The request carried an `Origin` header (a browser): no refresh token then.
+    pub has_origin: bool,
+    /// The client's IP address, when known.
+    pub ip: Option<std::net::IpAddr>,
+}
+
+/// Authenticates the client of a token or revocation request (RFC 6749 §2.3).
+pub async fn authenticate_client(
+    state: &AppState,
+    params: &Params,
+    basic: Option<Result<(String, String), ()>>,
+) -> Result<(Client, bool), TokenError> {
+    let credentials = client_auth::presented(basic, params)?;
+    let used_basic = credentials.used_basic();
+    let client = state.store.find_client(credentials.client_id()).await?;
+    client_auth::authenticate(client.as_ref(), &credentials)?;
+    match client {
+        Some(client) => Ok((client, used_basic)),
+        None => Err(Internal(anyhow::anyhow!("authenticated a missing client")).into()),
+    }
+}
+
 /// `POST /oauth/token`. `basic` is the decoded Basic credential pair, if the header was sent.
 pub async fn handle(
     state: &AppState,
     params: &Params,
     basic: Option<Result<(String, String), ()>>,
+    context: RequestContext,
 ) -> Result<TokenResponse, TokenError> {
-    let credentials = client_auth::presented(basic, params)?;
-    let used_basic = credentials.used_basic();
-    let request =
-        TokenRequest::parse(params).map_err(|error| TokenError::OAuth { error, used_basic })?;
-    let client = state.store.find_client(credentials.client_id()).await?;
-    client_auth::authenticate(client.as_ref(), &credentials).inspect_err(|_| {
-        tracing::info!(
-            event = "feacft",
-            client_id = credentials.client_id(),
-            "client authentication failed"
-        );
+    let used_basic_header = basic.is_some();
+    let request = TokenRequest::parse(params).map_err(|error| TokenError::OAuth {
+        error,
+        used_basic: used_basic_header,
     })?;
-    let Some(client) = client else {
-        return Err(Internal(anyhow::anyhow!("authenticated a missing client")).into());
-    };
+    let (client, used_basic) = authenticate_client(state, params, basic)
+        .await
+        .inspect_err(|e| {
+            if let TokenError::OAuth { error, .. } = e {
+                let log_type = match request {
+                    TokenRequest::AuthorizationCode { .. } => LogType::FailedExchangeCode,
+                    TokenRequest::RefreshToken { .. } => LogType::FailedExchangeRefresh,
+                };
+                let subject = Subject {
+                    client_id: params.get("client_id"),
+                    ip: context.ip,
+                    ..Default::default()
+                };
+                state
+                    .logs
+                    .record(state.now(), log_type, &error.error_description, subject);
+            }
+        })?;
     if !client.allows_grant(request.grant_type()) {
         let error = OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
@@ -103,9 +144,14 @@ pub async fn handle(
                 &code,
                 redirect_uri.as_deref(),
                 code_verifier.as_deref(),
+                context,
             )
             .await
         }
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => refresh_token::exchange(state, &client, &refresh_token, scope, context).await,
     }
 }
 
@@ -120,6 +166,8 @@ pub(crate) struct Mint<'a> {
     pub sid: &'a str,
     pub jti: &'a str,
     pub now: OffsetDateTime,
+    /// The refresh token to hand out with these tokens, if any.
+    pub refresh_token: Option<String>,
 }
 
 /// Access-token lifetime for an API, or Auth0's 24 h for a userinfo-only token.
@@ -187,6 +235,6 @@ pub(crate) async fn mint(state: &AppState, m: Mint<'_>) -> Result<TokenResponse,
         expires_in: lifetime,
         scope: m.scope.to_string(),
         id_token: signed.1,
-        refresh_token: None,
+        refresh_token: m.refresh_token,
     })
 }

@@ -1,6 +1,7 @@
 //! OAuth 2.0 endpoints: authorization and token.
 
 mod authorize;
+mod revoke;
 mod token;
 
 use axum::Router;
@@ -14,4 +15,5 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(paths::TOKEN, post(token::post))
+        .route(paths::REVOKE, post(revoke::post))
 }

@@ -6,13 +6,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::flows::token;
+use crate::flows::token::{self, RequestContext};
 use crate::http::error::HttpError;
-use crate::http::extract::{basic_credentials, body_params};
+use crate::http::extract::{ClientIp, basic_credentials, body_params};
 use crate::state::AppState;
 
 pub async fn post(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
@@ -20,7 +21,11 @@ pub async fn post(
         error,
         used_basic: false,
     })?;
-    let tokens = token::handle(&state, &params, basic_credentials(&headers)).await?;
+    let context = RequestContext {
+        has_origin: headers.contains_key(header::ORIGIN),
+        ip,
+    };
+    let tokens = token::handle(&state, &params, basic_credentials(&headers), context).await?;
     let mut response = Json(tokens).into_response();
     response
         .headers_mut()

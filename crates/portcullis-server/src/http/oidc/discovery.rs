@@ -11,6 +11,9 @@ use portcullis_core::proto::paths;
 
 use crate::state::AppState;
 
+/// Client authentication methods of the token and revocation endpoints.
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
 /// The metadata document.
 pub fn metadata(state: &AppState) -> ProviderMetadata {
     let list = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -20,17 +23,16 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         token_endpoint: state.url(paths::TOKEN),
         userinfo_endpoint: state.url(paths::USERINFO),
         jwks_uri: state.url(paths::JWKS),
+        revocation_endpoint: state.url(paths::REVOKE),
+        end_session_endpoint: state.url(paths::OIDC_LOGOUT),
         response_types_supported: list(&["code"]),
         response_modes_supported: list(&["query", "form_post"]),
-        grant_types_supported: list(&["authorization_code"]),
+        grant_types_supported: list(&["authorization_code", "refresh_token"]),
         subject_types_supported: list(&["public"]),
         id_token_signing_alg_values_supported: list(&["RS256"]),
-        token_endpoint_auth_methods_supported: list(&[
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ]),
-        scopes_supported: list(&["openid", "profile", "email"]),
+        token_endpoint_auth_methods_supported: list(&AUTH_METHODS),
+        revocation_endpoint_auth_methods_supported: list(&AUTH_METHODS),
+        scopes_supported: list(&["openid", "profile", "email", "offline_access"]),
         claims_supported: list(&claims::SUPPORTED),
         code_challenge_methods_supported: list(&["S256"]),
         prompt_values_supported: list(&["none", "login", "consent", "select_account"]),

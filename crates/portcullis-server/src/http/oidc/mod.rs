@@ -2,6 +2,7 @@
 
 mod discovery;
 mod jwks;
+mod logout;
 mod userinfo;
 
 use axum::Router;
@@ -17,4 +18,6 @@ pub fn routes() -> Router<AppState> {
         .route(paths::OAUTH_AUTHORIZATION_SERVER, get(discovery::get))
         .route(paths::JWKS, get(jwks::get))
         .route(paths::USERINFO, get(userinfo::get).post(userinfo::post))
+        .route(paths::OIDC_LOGOUT, get(logout::get).post(logout::post))
+        .route(paths::V2_LOGOUT, get(logout::v2))
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{Visit, open, submit};
 use crate::flows::login::{self, LoginResult, WRONG_CREDENTIALS};
 use crate::http::error::HttpError;
-use crate::http::extract::cookie;
+use crate::http::extract::{ClientIp, cookie};
 use crate::http::response::{outcome, session_cookie_name, set_cookie};
 use crate::state::AppState;
 use crate::views::LoginPage;
@@ -44,6 +44,7 @@ pub async fn get(
 
 pub async fn post(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
@@ -55,7 +56,16 @@ pub async fn post(
     let password = form.get("password").unwrap_or_default().to_owned();
     let (client_name, handle) = (resumed.client.name.clone(), resumed.handle.clone());
     let previous = cookie(&headers, session_cookie_name(&state));
-    match login::submit(&state, resumed, &username, password, previous.as_deref()).await? {
+    match login::submit(
+        &state,
+        resumed,
+        &username,
+        password,
+        previous.as_deref(),
+        ip,
+    )
+    .await?
+    {
         LoginResult::Failed => render(
             &state,
             &client_name,

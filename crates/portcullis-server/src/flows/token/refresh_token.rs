@@ -1,0 +1,154 @@
+//! `grant_type=refresh_token` (RFC 6749 §6, OIDC Core §12): rate-limited per token and
+//! client IP; the exchange itself (rotate, reuse within the leeway, reuse detection) is
+//! decided and applied atomically by the store. A narrower `scope` narrows only the new
+//! access token; the refresh token keeps the family's scope.
+
+use portcullis_core::client::Client;
+use portcullis_core::log::LogType;
+use portcullis_core::proto::token::TokenResponse;
+use portcullis_core::proto::{OAuthError, OAuthErrorCode};
+use portcullis_core::refresh::Refusal;
+use portcullis_core::scope::Scope;
+use portcullis_core::secret::{OpaqueToken, TokenHash};
+use portcullis_store::{RefreshExchange, RefreshOutcome};
+
+use super::{Mint, RequestContext, TokenError, access_token_lifetime, invalid_grant, mint};
+use crate::crypto;
+use crate::logs::Subject;
+use crate::state::AppState;
+
+/// Auth0's message for a refresh token that cannot be used.
+const INVALID: &str = "Unknown or invalid refresh token.";
+
+/// Exchanges a refresh token.
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    refresh_token: &str,
+    scope: Option<Scope>,
+    context: RequestContext,
+) -> Result<TokenResponse, TokenError> {
+    let now = state.now();
+    let hash = TokenHash::of(refresh_token);
+    let ip = context.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let verdict = state
+        .refresh_limiter
+        .check(format!("{}|{ip}", hash.as_str()));
+    if !verdict.allowed {
+        return Err(TokenError::RateLimited(verdict));
+    }
+    let log = |log_type: LogType, description: &str, user_id: Option<&str>| {
+        let subject = Subject {
+            client_id: Some(&client.client_id),
+            user_id,
+            ip: context.ip,
+        };
+        state.logs.record(now, log_type, description, subject);
+    };
+    // The family's scope and client never change, so they are checked before anything does.
+    let family = match state.store.find_refresh_family(&hash).await? {
+        Some(f) if f.client_id == client.client_id => f,
+        _ => {
+            log(LogType::FailedExchangeRefresh, INVALID, None);
+            return Err(invalid_grant(INVALID));
+        }
+    };
+    let access_scope = match scope {
+        None => family.scope.clone(),
+        Some(requested) if requested.is_subset_of(&family.scope) => requested,
+        Some(_) => {
+            let error = OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "The requested scope exceeds the scope originally granted",
+            );
+            return Err(TokenError::OAuth {
+                error,
+                used_basic: false,
+            });
+        }
+    };
+    let user = state
+        .store
+        .find_user(&family.user_id)
+        .await?
+        .filter(|u| !u.blocked);
+    let Some(user) = user else {
+        state
+            .store
+            .revoke_refresh_family(&family.id, "user blocked or deleted", now)
+            .await?;
+        log(
+            LogType::FailedExchangeRefresh,
+            "The user is blocked or deleted",
+            Some(&family.user_id),
+        );
+        return Err(invalid_grant(INVALID));
+    };
+    let api = match &family.audience {
+        Some(audience) => state.store.find_resource_server(audience).await?,
+        None => None,
+    };
+    if family.audience.is_some() && api.is_none() {
+        return Err(invalid_grant(INVALID));
+    }
+    let jti = crypto::random_id::<16>();
+    let at_expires = now + time::Duration::seconds(access_token_lifetime(api.as_ref()));
+    let new_token = OpaqueToken::from_random(&crypto::random());
+    let outcome = state
+        .store
+        .exchange_refresh_token(&RefreshExchange {
+            token_hash: &hash,
+            client_id: &client.client_id,
+            now,
+            new_token_hash: &new_token.hash(),
+            access_token: (&jti, at_expires),
+        })
+        .await?;
+    let (family, rotated) = match outcome {
+        RefreshOutcome::Exchanged { family, rotated } => (family, rotated),
+        RefreshOutcome::ReuseDetected { family } => {
+            tracing::warn!(family = %family.id, client_id = %client.client_id, "refresh token reuse detected; family revoked");
+            log(
+                LogType::FailedRotatingRefresh,
+                "Reuse of an invalidated refresh token: the whole family is revoked",
+                Some(&family.user_id),
+            );
+            return Err(invalid_grant(INVALID));
+        }
+        RefreshOutcome::Refused(reason) => {
+            let why = match reason {
+                Refusal::Revoked => "The refresh token is revoked",
+                Refusal::Expired => "The refresh token expired",
+                Refusal::OtherClient => "The refresh token was issued to another client",
+            };
+            log(LogType::FailedExchangeRefresh, why, Some(&family.user_id));
+            return Err(invalid_grant(INVALID));
+        }
+        RefreshOutcome::Unknown => {
+            log(LogType::FailedExchangeRefresh, INVALID, None);
+            return Err(invalid_grant(INVALID));
+        }
+    };
+    let response = mint(
+        state,
+        Mint {
+            client,
+            user: &user,
+            scope: &access_scope,
+            api: api.as_ref(),
+            nonce: None,
+            auth_time: family.auth_time,
+            sid: &family.session_id,
+            jti: &jti,
+            now,
+            refresh_token: rotated.then(|| new_token.expose().to_owned()),
+        },
+    )
+    .await?;
+    log(
+        LogType::SuccessExchangeRefresh,
+        "Refresh Token for Access Token",
+        Some(&user.id),
+    );
+    Ok(response)
+}

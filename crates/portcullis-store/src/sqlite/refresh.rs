@@ -1,0 +1,273 @@
+//! Refresh-token families on SQLite. Every write runs in `BEGIN IMMEDIATE`, so an
+//! exchange, a concurrent exchange of the same token and a revocation serialise: the
+//! decision (`core::refresh::exchange`) is taken and applied under the same lock.
+
+use portcullis_core::refresh::{self, Exchange, Presented, RefreshFamily};
+use portcullis_core::scope::Scope;
+use portcullis_core::secret::TokenHash;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use time::OffsetDateTime;
+
+use super::rows::{from_ts, json, ts};
+use super::{map_err, unavailable};
+use crate::{RefreshExchange, RefreshOutcome, RevokeOutcome, StoreResult};
+
+fn family_from_row(row: &SqliteRow) -> StoreResult<RefreshFamily> {
+    Ok(RefreshFamily {
+        id: row.get("id"),
+        client_id: row.get("client_id"),
+        user_id: row.get("user_id"),
+        audience: row.get("audience"),
+        scope: Scope::parse(row.get("scope")).map_err(unavailable)?,
+        session_id: row.get("session_id"),
+        auth_time: from_ts(row.get("auth_time"))?,
+        policy: serde_json::from_str(row.get("policy")).map_err(unavailable)?,
+        created_at: from_ts(row.get("created_at"))?,
+    })
+}
+
+fn opt_ts(row: &SqliteRow, column: &str) -> StoreResult<Option<OffsetDateTime>> {
+    row.get::<Option<i64>, _>(column).map(from_ts).transpose()
+}
+
+/// Revokes a family and every access token minted from it.
+pub(super) async fn revoke_family(
+    c: &mut SqliteConnection,
+    family_id: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query("update refresh_families set revoked_at = ?, revoked_reason = ? where id = ? and revoked_at is null")
+        .bind(ts(now))
+        .bind(reason)
+        .bind(family_id)
+        .execute(&mut *c)
+        .await
+        .map_err(map_err)?;
+    sqlx::query(
+        "insert into revoked_access_tokens (jti, expires_at)
+         select jti, expires_at from family_access_tokens where family_id = ? and expires_at > ?
+         on conflict (jti) do nothing",
+    )
+    .bind(family_id)
+    .bind(ts(now))
+    .execute(&mut *c)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+async fn record_access_token(
+    c: &mut SqliteConnection,
+    family_id: &str,
+    (jti, expires_at): (&str, OffsetDateTime),
+) -> StoreResult<()> {
+    sqlx::query("insert into family_access_tokens (jti, family_id, expires_at) values (?, ?, ?)")
+        .bind(jti)
+        .bind(family_id)
+        .bind(ts(expires_at))
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+async fn insert_token(
+    c: &mut SqliteConnection,
+    hash: &TokenHash,
+    family: &RefreshFamily,
+    generation: i64,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query("insert into refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at) values (?, ?, ?, ?, ?)")
+        .bind(hash.as_str())
+        .bind(&family.id)
+        .bind(generation)
+        .bind(ts(now))
+        .bind(family.policy.idle_expiry(now).map(ts))
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+pub(super) async fn create(
+    c: &mut SqliteConnection,
+    family: &RefreshFamily,
+    token_hash: &TokenHash,
+    access_token: (&str, OffsetDateTime),
+) -> StoreResult<()> {
+    let now = family.created_at;
+    // Auth0: at most 200 active refresh tokens per user and client; the oldest go.
+    let excess = sqlx::query(
+        "select id from refresh_families
+         where user_id = ? and client_id = ? and revoked_at is null and (expires_at is null or expires_at > ?)
+         order by created_at desc, rowid desc limit -1 offset ?",
+    )
+    .bind(&family.user_id)
+    .bind(&family.client_id)
+    .bind(ts(now))
+    .bind(refresh::MAX_ACTIVE_PER_USER_AND_CLIENT - 1)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(map_err)?;
+    for row in excess {
+        revoke_family(c, row.get::<&str, _>(0), "limit", now).await?;
+    }
+    sqlx::query(
+        "insert into refresh_families (id, client_id, user_id, audience, scope, session_id, auth_time, policy,
+           current_generation, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+    )
+    .bind(&family.id)
+    .bind(&family.client_id)
+    .bind(&family.user_id)
+    .bind(&family.audience)
+    .bind(family.scope.to_string())
+    .bind(&family.session_id)
+    .bind(ts(family.auth_time))
+    .bind(json(&family.policy)?)
+    .bind(ts(now))
+    .bind(family.policy.absolute_expiry(now).map(ts))
+    .execute(&mut *c)
+    .await
+    .map_err(map_err)?;
+    insert_token(c, token_hash, family, 0, now).await?;
+    record_access_token(c, &family.id, access_token).await
+}
+
+pub(super) async fn find_family(
+    c: &mut SqliteConnection,
+    token_hash: &TokenHash,
+) -> StoreResult<Option<RefreshFamily>> {
+    let row = sqlx::query("select f.* from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = ?")
+        .bind(token_hash.as_str())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(family_from_row).transpose()
+}
+
+pub(super) async fn exchange(
+    c: &mut SqliteConnection,
+    ex: &RefreshExchange<'_>,
+) -> StoreResult<RefreshOutcome> {
+    let row = sqlx::query(
+        "select f.*, t.generation as t_generation, t.used_at as t_used_at, t.idle_expires_at as t_idle_expires_at
+         from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = ?",
+    )
+    .bind(ex.token_hash.as_str())
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(map_err)?;
+    let Some(row) = row else {
+        return Ok(RefreshOutcome::Unknown);
+    };
+    let family = family_from_row(&row)?;
+    let current: i64 = row.get("current_generation");
+    let presented = Presented {
+        family_client_id: &family.client_id,
+        family_revoked: row.get::<Option<i64>, _>("revoked_at").is_some(),
+        family_expires_at: opt_ts(&row, "expires_at")?,
+        current_generation: current,
+        generation: row.get("t_generation"),
+        used_at: opt_ts(&row, "t_used_at")?,
+        idle_expires_at: opt_ts(&row, "t_idle_expires_at")?,
+    };
+    let now = ex.now;
+    match refresh::exchange(presented, &family.policy, ex.client_id, now) {
+        Exchange::Refuse(reason) => Ok(RefreshOutcome::Refused(reason)),
+        Exchange::ReuseDetected => {
+            revoke_family(c, &family.id, "reuse", now).await?;
+            Ok(RefreshOutcome::ReuseDetected { family })
+        }
+        Exchange::Keep => {
+            sqlx::query("update refresh_tokens set idle_expires_at = ? where token_hash = ?")
+                .bind(family.policy.idle_expiry(now).map(ts))
+                .bind(ex.token_hash.as_str())
+                .execute(&mut *c)
+                .await
+                .map_err(map_err)?;
+            record_access_token(c, &family.id, ex.access_token).await?;
+            Ok(RefreshOutcome::Exchanged {
+                family,
+                rotated: false,
+            })
+        }
+        Exchange::Rotate => {
+            sqlx::query("update refresh_tokens set used_at = ? where token_hash = ?")
+                .bind(ts(now))
+                .bind(ex.token_hash.as_str())
+                .execute(&mut *c)
+                .await
+                .map_err(map_err)?;
+            sqlx::query("update refresh_families set current_generation = ? where id = ?")
+                .bind(current + 1)
+                .bind(&family.id)
+                .execute(&mut *c)
+                .await
+                .map_err(map_err)?;
+            insert_token(c, ex.new_token_hash, &family, current + 1, now).await?;
+            record_access_token(c, &family.id, ex.access_token).await?;
+            Ok(RefreshOutcome::Exchanged {
+                family,
+                rotated: true,
+            })
+        }
+        Exchange::ReplaceCurrent => {
+            // The current token is superseded; its replacement takes its generation, so
+            // the presented token stays the immediate predecessor.
+            sqlx::query("update refresh_tokens set used_at = ? where family_id = ? and generation = ? and used_at is null")
+                .bind(ts(now))
+                .bind(&family.id)
+                .bind(current)
+                .execute(&mut *c)
+                .await
+                .map_err(map_err)?;
+            insert_token(c, ex.new_token_hash, &family, current, now).await?;
+            record_access_token(c, &family.id, ex.access_token).await?;
+            Ok(RefreshOutcome::Exchanged {
+                family,
+                rotated: true,
+            })
+        }
+    }
+}
+
+pub(super) async fn revoke_token(
+    c: &mut SqliteConnection,
+    token_hash: &TokenHash,
+    client_id: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> StoreResult<RevokeOutcome> {
+    let Some(family) = find_family(c, token_hash).await? else {
+        return Ok(RevokeOutcome::Unknown);
+    };
+    if family.client_id != client_id {
+        return Ok(RevokeOutcome::OtherClient);
+    }
+    revoke_family(c, &family.id, reason, now).await?;
+    Ok(RevokeOutcome::Revoked(Box::new(family)))
+}
+
+pub(super) async fn revoke_session(
+    c: &mut SqliteConnection,
+    session_id: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> StoreResult<u64> {
+    let ids: Vec<String> =
+        sqlx::query("select id from refresh_families where session_id = ? and revoked_at is null")
+            .bind(session_id)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    for id in &ids {
+        revoke_family(c, id, reason, now).await?;
+    }
+    Ok(ids.len() as u64)
+}
