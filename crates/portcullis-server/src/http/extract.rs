@@ -27,6 +27,33 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     }
 }
 
+/// A back-channel request to the token or revocation endpoint: its parameters (form or
+/// JSON), its Basic credentials, and the facts about the caller.
+pub struct BackChannel {
+    /// Body parameters.
+    pub params: Params,
+    /// `Authorization: Basic`, decoded.
+    pub basic: Option<Result<(String, String), ()>>,
+    /// Origin header and client IP.
+    pub context: crate::flows::token::RequestContext,
+}
+
+/// Reads a back-channel request; a bad body is `invalid_request` (RFC 6749 §5.2).
+pub fn back_channel(
+    headers: &HeaderMap,
+    body: &Bytes,
+    ip: Option<std::net::IpAddr>,
+) -> Result<BackChannel, OAuthError> {
+    Ok(BackChannel {
+        params: body_params(headers, body, true)?,
+        basic: basic_credentials(headers),
+        context: crate::flows::token::RequestContext {
+            has_origin: headers.contains_key(header::ORIGIN),
+            ip,
+        },
+    })
+}
+
 /// Parameters from a URL query string.
 pub fn query_params(query: Option<&str>) -> Params {
     Params::from_pairs(form_urlencoded(query.unwrap_or_default().as_bytes()))

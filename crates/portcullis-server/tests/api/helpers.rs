@@ -428,6 +428,16 @@ impl Browser {
         panic!("flow did not reach the client: {next}")
     }
 
+    /// The value of the SSO session cookie a response sets.
+    pub fn session_cookie(r: &Response) -> Option<String> {
+        Self::cookies(r.headers()).into_iter().find_map(|c| {
+            c.split(';')
+                .next()
+                .and_then(|kv| kv.strip_prefix("portcullis_session="))
+                .map(str::to_owned)
+        })
+    }
+
     pub fn cookies(headers: &HeaderMap) -> Vec<String> {
         headers
             .get_all("set-cookie")
@@ -487,6 +497,19 @@ impl TestApp {
             form.push(("scope", s));
         }
         self.token(&form, Some((client.0, client.1))).await
+    }
+
+    /// Where `/authorize` for the Web App sends a browser holding only this session cookie.
+    pub async fn authorize_with_session(&self, session: &str) -> String {
+        let r = self
+            .backend()
+            .get(self.url("/authorize"))
+            .query(&web_params())
+            .header("cookie", format!("portcullis_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        location(&r)
     }
 
     /// The test clock, in unix seconds.

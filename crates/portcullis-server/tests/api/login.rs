@@ -220,65 +220,33 @@ async fn an_idle_session_ends() {
     assert!(next.starts_with("/u/login"), "{next}");
 }
 
-fn session_value(r: &reqwest::Response) -> String {
-    Browser::cookies(r.headers())
-        .into_iter()
-        .find_map(|c| {
-            c.split(';')
-                .next()
-                .and_then(|kv| kv.strip_prefix("portcullis_session="))
-                .map(str::to_owned)
-        })
-        .expect("a session cookie")
-}
-
-/// Authorize with only the given session cookie (no cookie store).
-async fn authorize_with_session(app: &TestApp, session: &str) -> String {
-    let r = app
-        .backend()
-        .get(app.url("/authorize"))
-        .query(&web_params())
-        .header("cookie", format!("portcullis_session={session}"))
-        .send()
-        .await
-        .unwrap();
-    location(&r)
-}
-
 #[tokio::test]
 async fn the_session_cookie_is_rotated_at_login_and_the_old_one_stops_working() {
     let app = TestApp::spawn().await;
     let browser = app.browser();
-    let first = session_value(
-        &browser
-            .login(
-                &location(&browser.authorize(&web_params()).await),
-                ALICE,
-                PASSWORD,
-            )
-            .await,
-    );
+    let login = location(&browser.authorize(&web_params()).await);
+    let first = Browser::session_cookie(&browser.login(&login, ALICE, PASSWORD).await).unwrap();
     let next = location(
         &browser
             .authorize(&with(web_params(), &[("prompt", "login")]))
             .await,
     );
-    let second = session_value(&browser.login(&next, ALICE, PASSWORD).await);
+    let second = Browser::session_cookie(&browser.login(&next, ALICE, PASSWORD).await).unwrap();
     assert_ne!(first, second);
     assert!(
-        authorize_with_session(&app, &first)
+        app.authorize_with_session(&first)
             .await
             .starts_with("/u/login"),
         "the old session must be gone"
     );
     assert!(
-        authorize_with_session(&app, &second)
+        app.authorize_with_session(&second)
             .await
             .starts_with(WEB_CB),
         "the new session works"
     );
     assert!(
-        authorize_with_session(&app, "forged")
+        app.authorize_with_session("forged")
             .await
             .starts_with("/u/login")
     );

@@ -16,30 +16,10 @@ async fn logged_in(app: &TestApp) -> (Browser, String, Value) {
             .await,
     );
     let r = browser.login(&login, ALICE, PASSWORD).await;
-    let session = Browser::cookies(r.headers())
-        .into_iter()
-        .find_map(|c| {
-            c.split(';')
-                .next()
-                .and_then(|kv| kv.strip_prefix("portcullis_session="))
-                .map(str::to_owned)
-        })
-        .unwrap();
+    let session = Browser::session_cookie(&r).unwrap();
     let code = query(&location(&r)).remove("code").unwrap();
     let tokens: Value = app.exchange(&code).await.json().await.unwrap();
     (browser, session, tokens)
-}
-
-async fn authorize_with_cookie(app: &TestApp, session: &str) -> String {
-    let r = app
-        .backend()
-        .get(app.url("/authorize"))
-        .query(&web_params())
-        .header("cookie", format!("portcullis_session={session}"))
-        .send()
-        .await
-        .unwrap();
-    location(&r)
 }
 
 #[tokio::test]
@@ -59,7 +39,7 @@ async fn v2_logout_ends_the_session_server_side_and_returns_to_an_allowed_url() 
             .any(|c| c.starts_with("portcullis_session=;") && c.contains("Max-Age=0"))
     );
     assert!(
-        authorize_with_cookie(&app, &session)
+        app.authorize_with_session(&session)
             .await
             .starts_with("/u/login"),
         "a replayed cookie no longer works"
@@ -115,7 +95,7 @@ async fn oidc_logout_with_an_id_token_hint_ends_the_session_and_returns_with_sta
     assert_eq!(r.status(), StatusCode::FOUND);
     assert_eq!(location(&r), "https://app.example/bye?state=s+1");
     assert!(
-        authorize_with_cookie(&app, &session)
+        app.authorize_with_session(&session)
             .await
             .starts_with("/u/login")
     );
@@ -130,7 +110,7 @@ async fn oidc_logout_without_a_hint_asks_for_confirmation_with_csrf() {
     let html = r.text().await.unwrap();
     assert_eq!(text_of(&html, "form button").as_deref(), Some("Log out"));
     assert!(
-        authorize_with_cookie(&app, &session)
+        app.authorize_with_session(&session)
             .await
             .starts_with(WEB_CB),
         "nothing ended yet"
@@ -140,7 +120,7 @@ async fn oidc_logout_without_a_hint_asks_for_confirmation_with_csrf() {
         .await;
     assert_eq!(forged.status(), StatusCode::OK, "asked again");
     assert!(
-        authorize_with_cookie(&app, &session)
+        app.authorize_with_session(&session)
             .await
             .starts_with(WEB_CB)
     );
@@ -154,7 +134,7 @@ async fn oidc_logout_without_a_hint_asks_for_confirmation_with_csrf() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("You are logged out"));
     assert!(
-        authorize_with_cookie(&app, &session)
+        app.authorize_with_session(&session)
             .await
             .starts_with("/u/login")
     );

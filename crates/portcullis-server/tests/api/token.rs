@@ -411,15 +411,7 @@ async fn secrets_codes_and_cookies_are_not_stored_in_clear() {
     let next = location(&browser.authorize(&web_params()).await);
     let handle = next.trim_start_matches("/u/login?state=").to_owned();
     let login = browser.login(&next, ALICE, PASSWORD).await;
-    let session = Browser::cookies(login.headers())
-        .into_iter()
-        .find_map(|c| {
-            c.split(';')
-                .next()
-                .and_then(|kv| kv.strip_prefix("portcullis_session="))
-                .map(str::to_owned)
-        })
-        .unwrap();
+    let session = Browser::session_cookie(&login).unwrap();
     let code = query(&location(&login)).remove("code").unwrap();
     let bytes = app.database_bytes();
     assert!(bytes.len() > 4096);

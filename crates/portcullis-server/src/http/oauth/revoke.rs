@@ -7,9 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::flows::revoke;
-use crate::flows::token::RequestContext;
 use crate::http::error::HttpError;
-use crate::http::extract::{ClientIp, basic_credentials, body_params};
+use crate::http::extract::{ClientIp, back_channel};
 use crate::state::AppState;
 
 pub async fn post(
@@ -18,15 +17,11 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let params = body_params(&headers, &body, true).map_err(|error| HttpError::Token {
+    let req = back_channel(&headers, &body, ip).map_err(|error| HttpError::Token {
         error,
         used_basic: false,
     })?;
-    let context = RequestContext {
-        has_origin: headers.contains_key(header::ORIGIN),
-        ip,
-    };
-    revoke::revoke(&state, &params, basic_credentials(&headers), context).await?;
+    revoke::revoke(&state, &req.params, req.basic, req.context).await?;
     let mut response = StatusCode::OK.into_response();
     response
         .headers_mut()

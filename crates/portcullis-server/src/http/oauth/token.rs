@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::flows::token::{self, RequestContext};
+use crate::flows::token;
 use crate::http::error::HttpError;
-use crate::http::extract::{ClientIp, basic_credentials, body_params};
+use crate::http::extract::{ClientIp, back_channel};
 use crate::state::AppState;
 
 pub async fn post(
@@ -17,15 +17,11 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let params = body_params(&headers, &body, true).map_err(|error| HttpError::Token {
+    let req = back_channel(&headers, &body, ip).map_err(|error| HttpError::Token {
         error,
         used_basic: false,
     })?;
-    let context = RequestContext {
-        has_origin: headers.contains_key(header::ORIGIN),
-        ip,
-    };
-    let tokens = token::handle(&state, &params, basic_credentials(&headers), context).await?;
+    let tokens = token::handle(&state, &req.params, req.basic, req.context).await?;
     let mut response = Json(tokens).into_response();
     response
         .headers_mut()
