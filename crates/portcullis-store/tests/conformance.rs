@@ -351,3 +351,44 @@ async fn concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_toke
     }
     assert!(active <= 1, "never two chains: {active}");
 }
+
+#[tokio::test]
+async fn purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revoked() {
+    let (store, _dir) = store().await;
+    store
+        .create_refresh_family(
+            &family("f", now()),
+            &TokenHash::of("t"),
+            ("j", now() + Duration::days(30)),
+        )
+        .await
+        .unwrap();
+    store
+        .revoke_refresh_family("f", "test", now())
+        .await
+        .unwrap();
+    store
+        .purge_expired(now() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_refresh_family(&TokenHash::of("t"))
+            .await
+            .unwrap()
+            .is_some(),
+        "kept a day"
+    );
+    store
+        .purge_expired(now() + Duration::days(2))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_refresh_family(&TokenHash::of("t"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.is_access_token_revoked("j").await.unwrap());
+}

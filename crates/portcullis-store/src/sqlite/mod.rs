@@ -647,9 +647,18 @@ impl Store for SqliteStore {
             "delete from authorization_codes where expires_at <= ? - 86400",
             "delete from revoked_access_tokens where expires_at <= ?",
             "delete from sessions where expires_at <= ?",
+            // a revoked family is kept a day for the record, an expired one not at all;
+            // its tokens and access-token records go with it (on delete cascade)
+            "delete from refresh_families where revoked_at <= ? - 86400 or expires_at <= ?",
+            "delete from family_access_tokens where expires_at <= ?",
+            // tenant logs are kept 30 days
+            "delete from logs where date <= ? - 2592000",
         ] {
-            total += sqlx::query(sql)
-                .bind(ts(now))
+            let mut query = sqlx::query(sql);
+            for _ in 0..sql.matches('?').count() {
+                query = query.bind(ts(now));
+            }
+            total += query
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?
