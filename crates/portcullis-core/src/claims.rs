@@ -34,6 +34,8 @@ pub struct AccessTokenClaims<'a> {
     pub lifetime: i64,
     /// Unique token id.
     pub jti: &'a str,
+    /// Auth0 `gty` (grant type), for grants other than the authorization code.
+    pub gty: Option<&'a str>,
 }
 
 impl AccessTokenClaims<'_> {
@@ -41,7 +43,8 @@ impl AccessTokenClaims<'_> {
     /// was granted; a single audience is a string, several an array (Auth0's shape).
     pub fn to_json(&self) -> Map<String, Value> {
         let mut aud: Vec<String> = self.audience.map(str::to_owned).into_iter().collect();
-        if self.scope.contains(OPENID) || aud.is_empty() {
+        if (self.scope.contains(OPENID) || aud.is_empty()) && self.gty != Some("client-credentials")
+        {
             aud.push(userinfo_audience(self.issuer));
         }
         let aud = match aud.as_slice() {
@@ -60,6 +63,9 @@ impl AccessTokenClaims<'_> {
         m.insert("scope".into(), json!(self.scope.to_string()));
         m.insert("jti".into(), json!(self.jti));
         m.insert("azp".into(), json!(self.client_id));
+        if let Some(gty) = self.gty {
+            m.insert("gty".into(), json!(gty));
+        }
         m
     }
 }
@@ -200,6 +206,7 @@ mod tests {
             iat: OffsetDateTime::UNIX_EPOCH,
             lifetime: 10,
             jti: "j",
+            gty: None,
         };
         assert_eq!(
             base.to_json()["aud"],

@@ -12,6 +12,7 @@ pub mod authorize;
 pub mod claims;
 pub mod client;
 pub mod client_auth;
+pub mod client_grant;
 pub mod code;
 pub mod consent;
 pub mod log;

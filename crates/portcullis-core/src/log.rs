@@ -27,6 +27,12 @@ pub enum LogType {
     /// `ferrt`: failed exchange of a rotating refresh token: reuse detected.
     #[serde(rename = "ferrt")]
     FailedRotatingRefresh,
+    /// `seccft`: client credentials exchanged for an access token.
+    #[serde(rename = "seccft")]
+    SuccessClientCredentials,
+    /// `feccft`: failed client-credentials exchange.
+    #[serde(rename = "feccft")]
+    FailedClientCredentials,
     /// `srrt`: refresh token revoked.
     #[serde(rename = "srrt")]
     RefreshRevoked,
@@ -49,6 +55,8 @@ impl LogType {
             Self::SuccessExchangeRefresh => "sertft",
             Self::FailedExchangeRefresh => "fertft",
             Self::FailedRotatingRefresh => "ferrt",
+            Self::SuccessClientCredentials => "seccft",
+            Self::FailedClientCredentials => "feccft",
             Self::RefreshRevoked => "srrt",
             Self::SuccessLogout => "slo",
             Self::FailedLogout => "flo",
@@ -89,6 +97,8 @@ mod tests {
             (LogType::SuccessExchangeRefresh, "sertft"),
             (LogType::FailedExchangeRefresh, "fertft"),
             (LogType::FailedRotatingRefresh, "ferrt"),
+            (LogType::SuccessClientCredentials, "seccft"),
+            (LogType::FailedClientCredentials, "feccft"),
             (LogType::RefreshRevoked, "srrt"),
             (LogType::SuccessLogout, "slo"),
             (LogType::FailedLogout, "flo"),

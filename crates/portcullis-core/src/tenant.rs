@@ -93,9 +93,22 @@ pub struct UserSpec {
     pub blocked: bool,
 }
 
+/// A client grant as declared in the file (Auth0 `clientGrants`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGrantSpec {
+    /// The client, by `client_id` or by name (Deploy CLI files use names).
+    pub client: String,
+    /// The API identifier.
+    pub audience: String,
+    /// Granted scopes.
+    pub scope: crate::scope::Scope,
+}
+
 /// A parsed tenant file.
 #[derive(Debug, Clone, Default)]
 pub struct TenantFile {
+    /// Client grants.
+    pub client_grants: Vec<ClientGrantSpec>,
     /// Applications.
     pub clients: Vec<ClientSpec>,
     /// APIs.
@@ -226,7 +239,7 @@ pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
     let mut file = TenantFile::default();
     for key in root.keys() {
         let name = key.as_str().unwrap_or("?");
-        if !["clients", "resourceServers", "users"].contains(&name) {
+        if !["clients", "resourceServers", "users", "clientGrants"].contains(&name) {
             file.warnings
                 .push(format!("{name}: section not supported yet, ignored"));
         }
@@ -238,6 +251,26 @@ pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
     for entry in entries(&root, "resourceServers")? {
         entry.warn_unknown(&API_FIELDS, &mut file.warnings);
         file.resource_servers.push(resource_server(&entry)?);
+    }
+    for entry in entries(&root, "clientGrants")? {
+        entry.warn_unknown(&["client_id", "audience", "scope"], &mut file.warnings);
+        let client = non_empty(&entry, "client_id")?;
+        let audience = non_empty(&entry, "audience")?;
+        let scopes: Vec<String> = entry.get("scope")?.unwrap_or_default();
+        let mut scope = crate::scope::Scope::default();
+        for (i, s) in scopes.iter().enumerate() {
+            match crate::scope::Scope::parse(s) {
+                Ok(p) if p.len() == 1 => scope.insert(s),
+                _ => {
+                    return Err(entry.error(&format!("scope[{i}]"), "must be a single scope token"));
+                }
+            }
+        }
+        file.client_grants.push(ClientGrantSpec {
+            client,
+            audience,
+            scope,
+        });
     }
     for entry in entries(&root, "users")? {
         entry.warn_unknown(&USER_FIELDS, &mut file.warnings);
@@ -257,6 +290,16 @@ pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
         file.resource_servers.iter().map(|r| r.identifier.as_str()),
         "resourceServers",
         "identifier",
+    )?;
+    let grant_keys: Vec<String> = file
+        .client_grants
+        .iter()
+        .map(|g| format!("{} -> {}", g.client, g.audience))
+        .collect();
+    check_unique(
+        grant_keys.iter().map(String::as_str),
+        "clientGrants",
+        "client and audience",
     )?;
     let emails: Vec<String> = file
         .users

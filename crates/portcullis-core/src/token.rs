@@ -16,6 +16,13 @@ pub enum TokenRequest {
         /// PKCE verifier.
         code_verifier: Option<String>,
     },
+    /// RFC 6749 §4.4.
+    ClientCredentials {
+        /// The API (Auth0 requires it).
+        audience: String,
+        /// A narrower scope than granted.
+        scope: Option<Scope>,
+    },
     /// RFC 6749 §6.
     RefreshToken {
         /// The refresh token.
@@ -49,6 +56,17 @@ impl TokenRequest {
                 redirect_uri: params.get("redirect_uri").map(str::to_owned),
                 code_verifier: params.get("code_verifier").map(str::to_owned),
             }),
+            "client_credentials" => Ok(TokenRequest::ClientCredentials {
+                audience: required("audience")?,
+                scope: params
+                    .get("scope")
+                    .map(|s| {
+                        Scope::parse(s).map_err(|e| {
+                            OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string())
+                        })
+                    })
+                    .transpose()?,
+            }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
                 refresh_token: required("refresh_token")?,
                 scope: params
@@ -72,6 +90,7 @@ impl TokenRequest {
         match self {
             Self::AuthorizationCode { .. } => "authorization_code",
             Self::RefreshToken { .. } => "refresh_token",
+            Self::ClientCredentials { .. } => "client_credentials",
         }
     }
 }

@@ -93,6 +93,7 @@ pub async fn seed(state: &AppState, master: &MasterKey) -> anyhow::Result<Seeded
             blocked: false,
         }],
         warnings: vec![],
+        client_grants: vec![],
     };
     tenant::apply(state, &file).await?;
     let sealed = master.seal(SECRET_NAME, client_secret.expose().as_bytes());

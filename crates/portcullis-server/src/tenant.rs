@@ -5,7 +5,7 @@ use portcullis_core::client::{Client, TokenEndpointAuthMethod};
 use portcullis_core::secret::ClientSecret;
 use portcullis_core::tenant::{PasswordSpec, TenantFile};
 use portcullis_core::user::User;
-use portcullis_store::{ClientUpsert, ImportOutcome, TenantImport, UserUpsert};
+use portcullis_store::{ClientGrantUpsert, ClientUpsert, ImportOutcome, TenantImport, UserUpsert};
 
 use crate::crypto;
 use crate::state::AppState;
@@ -87,6 +87,14 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
                 updated_at: state.now(),
             },
             password_given: spec.password.is_some(),
+        });
+    }
+    for g in &file.client_grants {
+        import.client_grants.push(ClientGrantUpsert {
+            id: format!("cgr_{}", crypto::random_id::<12>()),
+            client: g.client.clone(),
+            audience: g.audience.clone(),
+            scope: g.scope.clone(),
         });
     }
     let outcomes = state.store.import_tenant(&import, state.now()).await?;

@@ -10,6 +10,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use portcullis_core::client::Client;
+use portcullis_core::client_grant::ClientGrant;
 use portcullis_core::code::AuthorizationCode;
 use portcullis_core::log::LogEvent;
 use portcullis_core::refresh::{RefreshFamily, Refusal};
@@ -21,7 +22,8 @@ use portcullis_core::user::User;
 use time::OffsetDateTime;
 
 pub use records::{
-    ClientUpsert, ImportOutcome, SigningKeyRecord, SigningKeyState, TenantImport, UserUpsert,
+    ClientGrantUpsert, ClientUpsert, ImportOutcome, SigningKeyRecord, SigningKeyState,
+    TenantImport, UserUpsert,
 };
 pub use sqlite::SqliteStore;
 
@@ -138,6 +140,12 @@ pub trait Store: Send + Sync + 'static {
     async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
     /// An API by identifier.
     async fn find_resource_server(&self, identifier: &str) -> StoreResult<Option<ResourceServer>>;
+    /// The grant of a client for an API (client credentials).
+    async fn find_client_grant(
+        &self,
+        client_id: &str,
+        audience: &str,
+    ) -> StoreResult<Option<ClientGrant>>;
     /// A user by id.
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
     /// A user by email (case-insensitive).

@@ -35,6 +35,21 @@ pub struct TenantImport {
     pub resource_servers: Vec<ResourceServer>,
     /// Users.
     pub users: Vec<UserUpsert>,
+    /// Client grants, matched by client and audience.
+    pub client_grants: Vec<ClientGrantUpsert>,
+}
+
+/// A client grant to create or update.
+#[derive(Debug, Clone)]
+pub struct ClientGrantUpsert {
+    /// Id used when inserting.
+    pub id: String,
+    /// The client by `client_id`, or else by name.
+    pub client: String,
+    /// The API identifier (must exist).
+    pub audience: String,
+    /// Granted scopes.
+    pub scope: portcullis_core::scope::Scope,
 }
 
 /// What the import did with one entry.

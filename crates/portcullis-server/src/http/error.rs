@@ -55,12 +55,14 @@ impl From<crate::views::RenderError> for HttpError {
     }
 }
 
-/// RFC 6749 §5.2 status of a token-endpoint error: 401 for `invalid_client`, 429 for
-/// rate limits, 400 for the rest (including `invalid_grant`; Auth0 documents 403, the
+/// RFC 6749 §5.2 status of a token-endpoint error: 401 for `invalid_client`, 403 for
+/// `access_denied` (Auth0), 429 for rate limits, 400 for the rest (including `invalid_grant`; Auth0 documents 403, the
 /// RFC and the conformance suite require 400).
 pub fn token_status(code: OAuthErrorCode) -> StatusCode {
     match code {
         OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        // Auth0 answers a refused client grant with 403; RFC 6749 §5.2 does not list it.
+        OAuthErrorCode::AccessDenied => StatusCode::FORBIDDEN,
         OAuthErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,

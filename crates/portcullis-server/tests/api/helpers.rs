@@ -98,6 +98,10 @@ resourceServers:
     identifier: https://noskip.example/
     scopes: [{ value: "read:secrets", description: "Read your secrets" }]
     skip_consent_for_verifiable_first_party_clients: false
+clientGrants:
+  - client_id: M2M
+    audience: https://api.example/
+    scope: ["read:items", "write:items"]
 users:
   - email: alice@example.com
     password: correct horse battery staple

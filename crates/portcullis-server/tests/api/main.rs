@@ -7,6 +7,7 @@
 mod helpers;
 
 mod authorize;
+mod client_credentials;
 mod consent;
 mod discovery;
 mod login;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis_core::client::Client;
+use portcullis_core::client_grant::ClientGrant;
 use portcullis_core::code::AuthorizationCode;
 use portcullis_core::log::LogEvent;
 use portcullis_core::refresh::RefreshFamily;
@@ -199,6 +200,28 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         row.as_ref().map(resource_server_from_row).transpose()
+    }
+
+    async fn find_client_grant(
+        &self,
+        client_id: &str,
+        audience: &str,
+    ) -> StoreResult<Option<ClientGrant>> {
+        let row = sqlx::query("select * from client_grants where client_id = ? and audience = ?")
+            .bind(client_id)
+            .bind(audience)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(ClientGrant {
+                id: r.get("id"),
+                client_id: r.get("client_id"),
+                audience: r.get("audience"),
+                scope: Scope::parse(r.get("scope")).map_err(unavailable)?,
+            })
+        })
+        .transpose()
     }
 
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {

@@ -284,6 +284,62 @@ pub(super) async fn import(
             created: existing.is_none(),
         });
     }
+    for g in &import.client_grants {
+        let client_id: Option<String> = sqlx::query("select client_id from clients where client_id = ? or name = ? order by client_id = ? desc limit 1")
+            .bind(&g.client)
+            .bind(&g.client)
+            .bind(&g.client)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(map_err)?
+            .map(|r| r.get(0));
+        let Some(client_id) = client_id else {
+            return Err(StoreError::Conflict {
+                what: format!(
+                    "clientGrants: no client with client_id or name {:?}",
+                    g.client
+                ),
+            });
+        };
+        let api_exists = sqlx::query("select 1 from resource_servers where identifier = ?")
+            .bind(&g.audience)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(map_err)?
+            .is_some();
+        if !api_exists {
+            return Err(StoreError::Conflict {
+                what: format!("clientGrants: no API with identifier {:?}", g.audience),
+            });
+        }
+        let existed =
+            sqlx::query("select id from client_grants where client_id = ? and audience = ?")
+                .bind(&client_id)
+                .bind(&g.audience)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(map_err)?
+                .map(|r| r.get::<String, _>(0));
+        sqlx::query(
+            "insert into client_grants (id, client_id, audience, scope, created_at, updated_at) values (?, ?, ?, ?, ?, ?)
+             on conflict (client_id, audience) do update set scope = excluded.scope, updated_at = excluded.updated_at",
+        )
+        .bind(&g.id)
+        .bind(&client_id)
+        .bind(&g.audience)
+        .bind(g.scope.to_string())
+        .bind(ts(now))
+        .bind(ts(now))
+        .execute(&mut *c)
+        .await
+        .map_err(map_err)?;
+        outcomes.push(ImportOutcome {
+            kind: "client_grant",
+            key: format!("{} -> {}", g.client, g.audience),
+            id: existed.clone().unwrap_or_else(|| g.id.clone()),
+            created: existed.is_none(),
+        });
+    }
     for up in &import.users {
         let u = &up.user;
         let email = User::normalize_email(&u.email);

@@ -2,6 +2,7 @@
 //! allowed, then hand over to the grant's own module. Minting lives here, shared by grants.
 
 mod authorization_code;
+mod client_credentials;
 mod refresh_token;
 
 use portcullis_core::claims::{AccessTokenClaims, IdTokenClaims};
@@ -111,6 +112,7 @@ pub async fn handle(
                 let log_type = match request {
                     TokenRequest::AuthorizationCode { .. } => LogType::FailedExchangeCode,
                     TokenRequest::RefreshToken { .. } => LogType::FailedExchangeRefresh,
+                    TokenRequest::ClientCredentials { .. } => LogType::FailedClientCredentials,
                 };
                 let subject = Subject {
                     client_id: params.get("client_id"),
@@ -147,6 +149,9 @@ pub async fn handle(
                 context,
             )
             .await
+        }
+        TokenRequest::ClientCredentials { audience, scope } => {
+            client_credentials::exchange(state, &client, &audience, scope.as_ref(), context).await
         }
         TokenRequest::RefreshToken {
             refresh_token,
@@ -189,6 +194,7 @@ pub(crate) async fn mint(state: &AppState, m: Mint<'_>) -> Result<TokenResponse,
         iat: m.now,
         lifetime,
         jti: m.jti,
+        gty: None,
     }
     .to_json();
     let want_id_token = m.scope.contains(OPENID);

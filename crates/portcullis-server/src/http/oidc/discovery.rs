@@ -27,7 +27,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         end_session_endpoint: state.url(paths::OIDC_LOGOUT),
         response_types_supported: list(&["code"]),
         response_modes_supported: list(&["query", "form_post"]),
-        grant_types_supported: list(&["authorization_code", "refresh_token"]),
+        grant_types_supported: list(&["authorization_code", "refresh_token", "client_credentials"]),
         subject_types_supported: list(&["public"]),
         id_token_signing_alg_values_supported: list(&["RS256"]),
         token_endpoint_auth_methods_supported: list(&AUTH_METHODS),
