@@ -125,6 +125,7 @@ async fn tenant_import_is_idempotent_and_matches_users_by_email_case_insensitive
         resource_servers: vec![api.clone()],
         users: vec![user("a@example.com")],
         clients: vec![],
+        client_grants: vec![],
     };
     let first = store.import_tenant(&import, now()).await.unwrap();
     assert!(first.iter().all(|o| o.created));
