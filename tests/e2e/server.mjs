@@ -25,6 +25,8 @@ export const TENANT = {
     clientSecret: 'e2e-post-secret-0123456789abcdefghijklmnop',
   },
   redirectUri: 'http://127.0.0.1:8976/callback',
+  /** In both clients' allowed_logout_urls. */
+  logoutUri: 'http://127.0.0.1:8976/logged-out',
   audience: 'https://e2e-api.test/',
   alice: {
     email: 'alice@example.com',
@@ -83,10 +85,15 @@ export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_0
       child.kill('SIGKILL');
       reject(new Error(`Portcullis did not report its issuer within ${readyTimeoutMs} ms; output:\n${output}`));
     }, readyTimeoutMs);
+    let found = false;
     const onData = (chunk) => {
       output += chunk;
+      // Only until the issuer line: matching the whole, growing output on every later chunk
+      // (one log line per request) costs quadratic time under load (refresh-bench.mjs).
+      if (found) return;
       const m = READY.exec(output);
       if (m) {
+        found = true;
         clearTimeout(timer);
         resolveIssuer(m[1]);
       }

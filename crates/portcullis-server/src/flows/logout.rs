@@ -140,8 +140,10 @@ pub async fn oidc(
     let hint = match req.id_token_hint {
         None => None,
         Some(token) => match state.keys.verify_signature(token, &state.issuer) {
-            Ok(claims) => Some(claims),
-            Err(_) => {
+            // An ID token's audience is one client (OIDC Core §2); an access token's is an
+            // API (or several), so it cannot pass as a hint.
+            Ok(claims) if is_client(state, claims.get("aud")).await? => Some(claims),
+            _ => {
                 return Ok(failed(
                     state,
                     req.client_id,
@@ -216,6 +218,13 @@ pub async fn oidc(
     }
     end(state, &session, client_id, ip).await?;
     Ok(done(target))
+}
+
+async fn is_client(state: &AppState, aud: Option<&Value>) -> Result<bool, Internal> {
+    Ok(match aud.and_then(Value::as_str) {
+        Some(aud) => state.store.find_client(aud).await?.is_some(),
+        None => false,
+    })
 }
 
 fn with_state(uri: &str, state: Option<&str>) -> String {

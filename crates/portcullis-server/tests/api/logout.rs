@@ -209,3 +209,55 @@ async fn the_flows_leave_auth0_coded_tenant_logs() {
         assert!(codes.contains(&code.to_owned()), "{code} in {codes:?}");
     }
 }
+
+#[tokio::test]
+async fn a_refused_oidc_logout_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (browser, session, tokens) = logged_in(&app).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let r = browser
+        .http
+        .get(browser.abs("/oidc/logout"))
+        .query(&[
+            ("id_token_hint", hint),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        Browser::cookies(r.headers()).is_empty(),
+        "no cookie cleared when nothing ended"
+    );
+    assert!(
+        app.authorize_with_session(&session)
+            .await
+            .starts_with(WEB_CB),
+        "the session lives on"
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_is_no_id_token_hint() {
+    let app = TestApp::spawn().await;
+    let (browser, session, tokens) = logged_in(&app).await;
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let r = browser
+        .http
+        .get(browser.abs("/oidc/logout"))
+        .query(&[
+            ("id_token_hint", access_token),
+            ("post_logout_redirect_uri", "https://app.example/bye"),
+            ("client_id", WEB),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        app.authorize_with_session(&session)
+            .await
+            .starts_with(WEB_CB)
+    );
+}

@@ -32,7 +32,8 @@ pub async fn v2(
         ip,
     )
     .await?;
-    render(&state, outcome, &params, None)
+    // /v2/logout ends the session whatever else it decides.
+    render(&state, outcome, &params, None, true)
 }
 
 pub async fn get(
@@ -79,14 +80,22 @@ async fn oidc(
         confirmed,
     };
     let outcome = logout::oidc(state, session.as_deref(), request, ip).await?;
-    render(state, outcome, params, session.as_deref())
+    // /oidc/logout ends the session only when it redirects or says "logged out".
+    let ended = matches!(
+        outcome,
+        LogoutOutcome::Redirect(_) | LogoutOutcome::LoggedOut
+    );
+    render(state, outcome, params, session.as_deref(), ended)
 }
 
+/// Renders the outcome; clears the session cookie only when the session was ended, so a
+/// refused request never leaves a live server-side session behind a cleared cookie.
 fn render(
     state: &AppState,
     outcome: LogoutOutcome,
     params: &Params,
     session_cookie: Option<&str>,
+    ended: bool,
 ) -> Result<Response, HttpError> {
     let mut response = match outcome {
         LogoutOutcome::Redirect(url) => {
@@ -119,7 +128,7 @@ fn render(
             return Ok(Html(html).into_response());
         }
     };
-    if let Some(v) = set_cookie(state, session_cookie_name(state), "", Some(0)) {
+    if ended && let Some(v) = set_cookie(state, session_cookie_name(state), "", Some(0)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(response)
