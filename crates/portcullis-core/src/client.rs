@@ -41,6 +41,8 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     /// Secret by HTTP Basic.
     ClientSecretBasic,
+    /// A JWT signed with the client's private key (RFC 7523, OIDC Core §9).
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
@@ -50,6 +52,7 @@ impl TokenEndpointAuthMethod {
             Self::None => "none",
             Self::ClientSecretPost => "client_secret_post",
             Self::ClientSecretBasic => "client_secret_basic",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -136,12 +139,42 @@ pub struct Client {
     pub jwt_configuration: JwtConfiguration,
     /// Refresh-token rotation and lifetimes (Auth0 `refresh_token`).
     pub refresh_token: crate::refresh::RefreshTokenPolicy,
+    /// Public keys for `private_key_jwt` (Auth0
+    /// `client_authentication_methods.private_key_jwt.credentials`).
+    pub credentials: Vec<ClientCredential>,
 }
+
+/// A public key a client signs its assertions with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCredential {
+    /// Stable id (`cred_…`).
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Key id: when set, an assertion naming another `kid` skips this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The only algorithm this key may verify, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// The key: a PEM (`-----BEGIN PUBLIC KEY-----`) or a JWK (JSON text).
+    pub public_key: String,
+}
+
+/// Algorithms a client assertion may use (Auth0's list). Never `none`, never HMAC: a
+/// public key is no shared secret.
+pub const ASSERTION_ALGS: [&str; 6] = ["RS256", "RS384", "PS256", "PS384", "ES256", "ES384"];
 
 impl Client {
     /// A public client (RFC 6749 §2.1) cannot keep a secret and must use PKCE.
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == TokenEndpointAuthMethod::None
+    }
+
+    /// Whether the client authenticates with a signed assertion (and with nothing else).
+    pub fn uses_private_key_jwt(&self) -> bool {
+        self.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
     }
 
     /// Whether the client has the grant type enabled.

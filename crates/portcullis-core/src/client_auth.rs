@@ -16,6 +16,11 @@ pub enum Credentials {
     Post { client_id: String, secret: String },
     /// Only `client_id` (a public client, `none`).
     None { client_id: String },
+    /// A signed JWT (`private_key_jwt`); the client is the assertion's `sub`.
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
 }
 
 impl Credentials {
@@ -24,7 +29,8 @@ impl Credentials {
         match self {
             Self::Basic { client_id, .. }
             | Self::Post { client_id, .. }
-            | Self::None { client_id } => client_id,
+            | Self::None { client_id }
+            | Self::Assertion { client_id, .. } => client_id,
         }
     }
 
@@ -62,6 +68,31 @@ pub fn presented(
 ) -> Result<Credentials, AuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
+    if assertion.is_some() || params.has("client_assertion_type") {
+        let one_method = basic.is_none() && body_secret.is_none();
+        if !one_method {
+            return Err(AuthError {
+                error: OAuthError::new(
+                    OAuthErrorCode::InvalidRequest,
+                    "Client authentication must use only one method",
+                ),
+                used_basic: basic.is_some(),
+            });
+        }
+        let claimed = assertion.and_then(crate::client_assertion::claimed_client);
+        return match (params.get("client_assertion_type"), assertion, claimed) {
+            (Some(crate::client_assertion::ASSERTION_TYPE), Some(assertion), Some(client_id))
+                if body_id.is_none_or(|id| id == client_id) =>
+            {
+                Ok(Credentials::Assertion {
+                    client_id,
+                    assertion: assertion.to_owned(),
+                })
+            }
+            _ => Err(invalid_client(false)),
+        };
+    }
     match basic {
         Some(Err(())) => Err(invalid_client(true)),
         Some(Ok((client_id, secret))) => {
@@ -105,7 +136,16 @@ pub fn authenticate(client: Option<&Client>, credentials: &Credentials) -> Resul
     let Some(client) = client else {
         return Err(invalid_client(used_basic));
     };
+    // A client pinned to private_key_jwt authenticates with an assertion only, and an
+    // assertion only authenticates such a client; the signature is checked by the caller.
     match credentials {
+        Credentials::Assertion { .. }
+            if client.uses_private_key_jwt() && !client.credentials.is_empty() =>
+        {
+            Ok(())
+        }
+        Credentials::Assertion { .. } => Err(invalid_client(used_basic)),
+        _ if client.uses_private_key_jwt() => Err(invalid_client(used_basic)),
         Credentials::None { .. } if client.is_public() => Ok(()),
         Credentials::None { .. } => Err(invalid_client(used_basic)),
         Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => {
@@ -145,6 +185,7 @@ mod tests {
             secret_hash: (!public).then(|| TokenHash::of("s3cret")),
             jwt_configuration: JwtConfiguration::default(),
             refresh_token: crate::refresh::RefreshTokenPolicy::default_for(AppType::RegularWeb),
+            credentials: vec![],
         }
     }
 

@@ -11,6 +11,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod client;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_grant;
 pub mod code;

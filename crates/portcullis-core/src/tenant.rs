@@ -9,7 +9,9 @@
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::client::{AppType, JwtConfiguration, SigningAlg, TokenEndpointAuthMethod, grant_type};
+use crate::client::{
+    AppType, ClientCredential, JwtConfiguration, SigningAlg, TokenEndpointAuthMethod, grant_type,
+};
 use crate::redirect_uri::RedirectUri;
 use crate::refresh::{ExpirationType, RefreshTokenPolicy, RotationType};
 use crate::resource_server::{ApiScope, ResourceServer};
@@ -48,6 +50,8 @@ pub struct ClientSpec {
     pub jwt_configuration: JwtConfiguration,
     /// Refresh-token policy.
     pub refresh_token: RefreshTokenPolicy,
+    /// `private_key_jwt` public keys.
+    pub credentials: Vec<ClientCredential>,
 }
 
 /// How a user's password is given.
@@ -119,8 +123,9 @@ pub struct TenantFile {
     pub warnings: Vec<String>,
 }
 
-const CLIENT_FIELDS: [&str; 12] = [
+const CLIENT_FIELDS: [&str; 13] = [
     "refresh_token",
+    "client_authentication_methods",
     "name",
     "client_id",
     "client_secret",
@@ -378,7 +383,7 @@ fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
     let token_endpoint_auth_method = enum_field(
         entry,
         "token_endpoint_auth_method",
-        "none, client_secret_post, client_secret_basic",
+        "none, client_secret_post, client_secret_basic, private_key_jwt",
     )?
     .unwrap_or(if public_default {
         TokenEndpointAuthMethod::None
@@ -436,7 +441,36 @@ fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
         Some(_) => return Err(entry.error("jwt_configuration", "must be a mapping")),
     };
     let refresh_token = refresh_policy(entry, app_type)?;
+    let credentials = private_key_jwt_credentials(entry)?;
+    let token_endpoint_auth_method = match (
+        credentials.is_empty(),
+        token_endpoint_auth_method,
+        entry.map.contains_key("token_endpoint_auth_method"),
+    ) {
+        (false, TokenEndpointAuthMethod::PrivateKeyJwt, _) | (false, _, false) => {
+            TokenEndpointAuthMethod::PrivateKeyJwt
+        }
+        (false, _, true) => {
+            return Err(entry.error(
+                "token_endpoint_auth_method",
+                "must be private_key_jwt for a client with private_key_jwt credentials",
+            ));
+        }
+        (true, TokenEndpointAuthMethod::PrivateKeyJwt, _) => {
+            return Err(entry.error(
+                "client_authentication_methods",
+                "private_key_jwt needs at least one credential",
+            ));
+        }
+        (true, method, _) => method,
+    };
+    if token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
+        && client_secret.is_some()
+    {
+        return Err(entry.error("client_secret", "a private_key_jwt client has no secret"));
+    }
     Ok(ClientSpec {
+        credentials,
         refresh_token,
         name,
         client_id,
@@ -450,6 +484,78 @@ fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
         token_endpoint_auth_method,
         jwt_configuration,
     })
+}
+
+/// Auth0 `client_authentication_methods.private_key_jwt.credentials`: `{name,
+/// credential_type: public_key, pem, alg, kid}`, or `jwk` (an object) instead of `pem`.
+fn private_key_jwt_credentials(entry: &Entry<'_>) -> Result<Vec<ClientCredential>, TenantError> {
+    let Some(methods) = entry.map.get("client_authentication_methods") else {
+        return Ok(vec![]);
+    };
+    let path = format!(
+        "{}.client_authentication_methods.private_key_jwt.credentials",
+        entry.path
+    );
+    let list = methods
+        .get("private_key_jwt")
+        .and_then(|p| p.get("credentials"));
+    let Some(Value::Sequence(items)) = list else {
+        return Err(TenantError(format!("{path}: must be a list")));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Mapping(map) = item else {
+            return Err(TenantError(format!("{path}[{i}]: must be a mapping")));
+        };
+        let cred = Entry {
+            map,
+            path: format!("{path}[{i}]"),
+        };
+        let kind: Option<String> = cred.get("credential_type")?;
+        if kind.as_deref().is_some_and(|k| k != "public_key") {
+            return Err(cred.error("credential_type", "must be public_key"));
+        }
+        let alg: Option<String> = cred.get("alg")?;
+        if let Some(a) = &alg
+            && !crate::client::ASSERTION_ALGS.contains(&a.as_str())
+        {
+            return Err(cred.error(
+                "alg",
+                "must be one of RS256, RS384, PS256, PS384, ES256, ES384",
+            ));
+        }
+        let public_key = match (cred.get::<String>("pem")?, map.get("jwk")) {
+            (Some(pem), None)
+                if pem.contains("-----BEGIN PUBLIC KEY-----")
+                    || pem.contains("-----BEGIN RSA PUBLIC KEY-----") =>
+            {
+                pem
+            }
+            (Some(_), None) => {
+                return Err(cred.error(
+                    "pem",
+                    "must be a PEM public key (-----BEGIN PUBLIC KEY-----)",
+                ));
+            }
+            (None, Some(jwk @ Value::Mapping(_))) => {
+                let json: serde_json::Value = serde_yaml_ng::from_value(jwk.clone())
+                    .map_err(|e| cred.error("jwk", &e.to_string()))?;
+                if json.get("d").is_some() {
+                    return Err(cred.error("jwk", "must be a public key (it has a private part)"));
+                }
+                json.to_string()
+            }
+            _ => return Err(cred.error("pem", "give pem or jwk")),
+        };
+        out.push(ClientCredential {
+            id: cred.get("id")?.unwrap_or_else(|| format!("cred_{i}")),
+            name: cred.get("name")?.unwrap_or_default(),
+            kid: cred.get("kid")?,
+            alg,
+            public_key,
+        });
+    }
+    Ok(out)
 }
 
 fn refresh_policy(entry: &Entry<'_>, app_type: AppType) -> Result<RefreshTokenPolicy, TenantError> {

@@ -56,6 +56,7 @@ pub async fn seed(state: &AppState, master: &MasterKey) -> anyhow::Result<Seeded
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             jwt_configuration: JwtConfiguration::default(),
+            credentials: vec![],
             refresh_token: RefreshTokenPolicy {
                 rotation_type: RotationType::Rotating,
                 expiration_type: ExpirationType::Expiring,

@@ -30,7 +30,11 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
             .client_id
             .clone()
             .unwrap_or_else(crypto::random_id::<24>);
-        let confidential = spec.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
+        // Secrets are for the secret methods; public and private_key_jwt clients hold none.
+        let confidential = matches!(
+            spec.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretPost | TokenEndpointAuthMethod::ClientSecretBasic
+        );
         let secret = match (&spec.client_secret, confidential) {
             (Some(s), _) => Some(s.clone()),
             (None, true) => {
@@ -54,6 +58,7 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
                 secret_hash: secret.as_ref().map(ClientSecret::hash),
                 jwt_configuration: spec.jwt_configuration,
                 refresh_token: spec.refresh_token,
+                credentials: spec.credentials.clone(),
             },
             match_on_client_id: spec.client_id.is_some(),
             secret_given: spec.client_secret.is_some(),

@@ -261,6 +261,15 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<u64>;
 
+    /// Records a client assertion's `jti`; false when it was seen before (a replay). One
+    /// insert decides, so concurrent replays on any number of nodes are refused.
+    async fn use_assertion_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+
     /// Revokes an access token by jti until it expires.
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> StoreResult<()>;
     /// Whether the access token was revoked.

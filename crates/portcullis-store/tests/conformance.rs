@@ -202,6 +202,7 @@ async fn grants_accumulate_scopes() {
             refresh_token: portcullis_core::refresh::RefreshTokenPolicy::default_for(
                 portcullis_core::client::AppType::RegularWeb,
             ),
+            credentials: vec![],
         },
         match_on_client_id: true,
         secret_given: true,

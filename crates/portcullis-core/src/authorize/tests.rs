@@ -32,6 +32,7 @@ fn client(public: bool, first_party: bool, callbacks: &[&str]) -> Client {
         secret_hash: None,
         jwt_configuration: JwtConfiguration::default(),
         refresh_token: crate::refresh::RefreshTokenPolicy::default_for(AppType::RegularWeb),
+        credentials: vec![],
     }
 }
 

@@ -13,6 +13,7 @@ mod discovery;
 mod login;
 mod logout;
 mod playground;
+mod private_key_jwt;
 mod refresh;
 mod revoke;
 mod tenant;

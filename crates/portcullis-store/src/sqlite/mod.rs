@@ -560,6 +560,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn use_assertion_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("insert into client_assertion_jtis (client_id, jti, expires_at) values (?, ?, ?) on conflict do nothing")
+            .bind(client_id)
+            .bind(jti)
+            .bind(ts(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> StoreResult<()> {
         sqlx::query("insert into revoked_access_tokens (jti, expires_at) values (?, ?) on conflict (jti) do nothing")
             .bind(jti)
@@ -674,6 +690,7 @@ impl Store for SqliteStore {
             // its tokens and access-token records go with it (on delete cascade)
             "delete from refresh_families where revoked_at <= ? - 86400 or expires_at <= ?",
             "delete from family_access_tokens where expires_at <= ?",
+            "delete from client_assertion_jtis where expires_at <= ?",
             // tenant logs are kept 30 days
             "delete from logs where date <= ? - 2592000",
         ] {

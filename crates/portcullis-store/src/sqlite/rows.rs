@@ -84,6 +84,7 @@ pub(super) fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
             lifetime_in_seconds: row.get("jwt_lifetime_in_seconds"),
             alg: enum_from::<SigningAlg>(row.get("jwt_alg"), "jwt alg")?,
         },
+        credentials: from_json(row, "credentials")?,
         refresh_token: match row.get::<Option<&str>, _>("refresh_token") {
             Some(raw) => serde_json::from_str(raw).map_err(|_| corrupt("refresh_token"))?,
             None => RefreshTokenPolicy::default_for(app_type),
@@ -225,8 +226,8 @@ pub(super) async fn import(
                 sqlx::query(
                     "update clients set name = ?, app_type = ?, is_first_party = ?, callbacks = ?, allowed_logout_urls = ?,
                        web_origins = ?, grant_types = ?, token_endpoint_auth_method = ?, jwt_lifetime_in_seconds = ?,
-                       jwt_alg = ?, refresh_token = ?, updated_at = ?,
-                       secret_hash = case when ? = 'none' then null when ? then ? else coalesce(secret_hash, ?) end
+                       jwt_alg = ?, refresh_token = ?, credentials = ?, updated_at = ?,
+                       secret_hash = case when ? in ('none', 'private_key_jwt') then null when ? then ? else coalesce(secret_hash, ?) end
                      where client_id = ?",
                 )
                 .bind(&cl.name)
@@ -240,6 +241,7 @@ pub(super) async fn import(
                 .bind(cl.jwt_configuration.lifetime_in_seconds)
                 .bind(enum_name(&cl.jwt_configuration.alg)?)
                 .bind(json(&cl.refresh_token)?)
+                .bind(json(&cl.credentials)?)
                 .bind(ts(now))
                 .bind(cl.token_endpoint_auth_method.as_str())
                 .bind(up.secret_given)
@@ -254,8 +256,8 @@ pub(super) async fn import(
                 sqlx::query(
                     "insert into clients (client_id, name, app_type, is_first_party, callbacks, allowed_logout_urls, web_origins,
                        grant_types, token_endpoint_auth_method, secret_hash, jwt_lifetime_in_seconds, jwt_alg, refresh_token,
-                       created_at, updated_at)
-                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       credentials, created_at, updated_at)
+                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&cl.client_id)
                 .bind(&cl.name)
@@ -270,6 +272,7 @@ pub(super) async fn import(
                 .bind(cl.jwt_configuration.lifetime_in_seconds)
                 .bind(enum_name(&cl.jwt_configuration.alg)?)
                 .bind(json(&cl.refresh_token)?)
+                .bind(json(&cl.credentials)?)
                 .bind(ts(now))
                 .bind(ts(now))
                 .execute(&mut *c)

@@ -1,6 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2, §5): authenticate the client, check the grant is
 //! allowed, then hand over to the grant's own module. Minting lives here, shared by grants.
 
+mod assertion;
 mod authorization_code;
 mod client_credentials;
 mod refresh_token;
@@ -87,10 +88,13 @@ pub async fn authenticate_client(
     let used_basic = credentials.used_basic();
     let client = state.store.find_client(credentials.client_id()).await?;
     client_auth::authenticate(client.as_ref(), &credentials)?;
-    match client {
-        Some(client) => Ok((client, used_basic)),
-        None => Err(Internal(anyhow::anyhow!("authenticated a missing client")).into()),
+    let Some(client) = client else {
+        return Err(Internal(anyhow::anyhow!("authenticated a missing client")).into());
+    };
+    if let client_auth::Credentials::Assertion { assertion, .. } = &credentials {
+        assertion::verify(state, &client, assertion).await?;
     }
+    Ok((client, used_basic))
 }
 
 /// `POST /oauth/token`. `basic` is the decoded Basic credential pair, if the header was sent.

@@ -12,7 +12,12 @@ use portcullis_core::proto::paths;
 use crate::state::AppState;
 
 /// Client authentication methods of the token and revocation endpoints.
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 /// The metadata document.
 pub fn metadata(state: &AppState) -> ProviderMetadata {
@@ -31,6 +36,9 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         subject_types_supported: list(&["public"]),
         id_token_signing_alg_values_supported: list(&["RS256"]),
         token_endpoint_auth_methods_supported: list(&AUTH_METHODS),
+        token_endpoint_auth_signing_alg_values_supported: list(
+            &portcullis_core::client::ASSERTION_ALGS,
+        ),
         revocation_endpoint_auth_methods_supported: list(&AUTH_METHODS),
         scopes_supported: list(&["openid", "profile", "email", "offline_access"]),
         claims_supported: list(&claims::SUPPORTED),
