@@ -1,7 +1,7 @@
 // Starts a Portcullis binary for the end-to-end tests. It builds nothing: the binary comes
 // from $PORTCULLIS_TEST_BIN, or target/debug/portcullis at the repository root. Each server gets
 // a fresh temporary directory (SQLite database, working directory) and the tenant file next
-// to this module, and is killed by stop().
+// to this module (or another one, see startServer's `tenant`), and is killed by stop().
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -51,9 +51,10 @@ const READY = /Portcullis is listening\. Issuer: (\S+)/;
  *   fast in tests; false keeps the server's default (OWASP) cost.
  * @param {number} [options.readyTimeoutMs=60000]
  * @param {Record<string,string>} [options.env] extra environment variables.
+ * @param {string} [options.tenant=TENANT_FILE] the tenant file to load (an absolute path).
  * @returns {Promise<{issuer: string, origin: string, logs: () => string, stop: () => Promise<void>}>}
  */
-export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_000, env = {} } = {}) {
+export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_000, env = {}, tenant = TENANT_FILE } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`no Portcullis binary at ${bin}: run \`cargo build -p portcullis\` or set PORTCULLIS_TEST_BIN`);
@@ -73,7 +74,7 @@ export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_0
   };
   const child = spawn(
     bin,
-    ['serve', '--listen', '127.0.0.1:0', '--database', `sqlite://${join(dir, 'e2e.db')}`, '--tenant', TENANT_FILE],
+    ['serve', '--listen', '127.0.0.1:0', '--database', `sqlite://${join(dir, 'e2e.db')}`, '--tenant', tenant],
     // The temporary directory as working directory: no stray portcullis.toml is picked up.
     { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
   );

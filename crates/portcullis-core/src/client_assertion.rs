@@ -34,7 +34,13 @@ pub fn check(
     now: OffsetDateTime,
 ) -> Result<Accepted, &'static str> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+    // RFC 7519 §2: a NumericDate may have a fraction; whole seconds are what count here.
+    let number = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_f64)
+            .map(|n| n.floor() as i64)
+    };
     if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
         return Err("iss and sub must be the client_id");
     }

@@ -7,7 +7,8 @@
 //! nothing, in one transaction, elsewhere.
 
 use serde::de::DeserializeOwned;
-use serde_yaml_ng::{Mapping, Value};
+use serde_yaml_ng::Mapping;
+pub use serde_yaml_ng::Value;
 
 use crate::client::{
     AppType, ClientCredential, JwtConfiguration, SigningAlg, TokenEndpointAuthMethod, grant_type,
@@ -228,6 +229,41 @@ fn entries<'a>(root: &'a Mapping, section: &str) -> Result<Vec<Entry<'a>>, Tenan
     }
 }
 
+/// Validates one client object (a tenant-file entry or a Management API body) whose
+/// messages start with `label`. Unsupported fields are returned as warnings.
+pub fn client_from_value(
+    label: &str,
+    value: &Value,
+) -> Result<(ClientSpec, Vec<String>), TenantError> {
+    let Value::Mapping(map) = value else {
+        return Err(TenantError(format!("{label}: must be an object")));
+    };
+    let entry = Entry {
+        map,
+        path: label.to_owned(),
+    };
+    let mut warnings = Vec::new();
+    entry.warn_unknown(&CLIENT_FIELDS, &mut warnings);
+    Ok((client(&entry)?, warnings))
+}
+
+/// Validates one API object (a tenant-file entry or a Management API body).
+pub fn resource_server_from_value(
+    label: &str,
+    value: &Value,
+) -> Result<(ResourceServer, Vec<String>), TenantError> {
+    let Value::Mapping(map) = value else {
+        return Err(TenantError(format!("{label}: must be an object")));
+    };
+    let entry = Entry {
+        map,
+        path: label.to_owned(),
+    };
+    let mut warnings = Vec::new();
+    entry.warn_unknown(&API_FIELDS, &mut warnings);
+    Ok((resource_server(&entry)?, warnings))
+}
+
 /// Parses and validates a tenant file.
 pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
     let root: Value =
@@ -427,7 +463,11 @@ fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
             }
             let alg = signing_alg(&sub, "alg")?;
             let mut unknown = Vec::new();
-            sub.warn_unknown(&["lifetime_in_seconds", "alg"], &mut unknown);
+            // `secret_encoded` and `scopes` are Auth0 fields that do not apply to asymmetric keys.
+            sub.warn_unknown(
+                &["lifetime_in_seconds", "alg", "secret_encoded", "scopes"],
+                &mut unknown,
+            );
             if let Some(first) = unknown.first() {
                 return Err(TenantError(
                     first.replace("not supported yet, ignored", "unknown field"),

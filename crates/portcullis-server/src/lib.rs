@@ -9,6 +9,7 @@ pub mod flows;
 pub mod http;
 pub mod keys;
 pub mod logs;
+pub mod management;
 pub mod password;
 pub mod ratelimit;
 pub mod seed;
@@ -117,6 +118,16 @@ pub async fn build(
         report.notices.push(format!(
             "seeded the demo tenant:\n  user      {} / {}\n  client    {} / {}\n  try it    {}playground/login",
             seed::DEMO_EMAIL, seeded.user_password, seed::DEMO_CLIENT_ID, seeded.client_secret, issuer
+        ));
+    }
+    if let Some(secret) = management::bootstrap(&state)
+        .await
+        .context("bootstrapping the Management API")?
+    {
+        report.notices.push(format!(
+            "created the Management API client:\n  client_id     {}\n  client_secret {secret}\n  audience      {}  (shown once)",
+            management::CLI_CLIENT_ID,
+            management::audience(issuer)
         ));
     }
     if demo {

@@ -292,6 +292,52 @@ pub trait Store: Send + Sync + 'static {
     /// A node secret, if stored.
     async fn find_node_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
 
+    /// Clients, ordered by name, one page (`offset`, `limit`), and the total count.
+    async fn list_clients(&self, offset: i64, limit: i64) -> StoreResult<(Vec<Client>, i64)>;
+    /// Creates a client, or replaces the one with its `client_id`. A name taken by
+    /// another client is a `Conflict`.
+    async fn save_client(&self, client: &Client, now: OffsetDateTime) -> StoreResult<()>;
+    /// Deletes a client and what hangs off it (grants, client grants).
+    async fn delete_client(&self, client_id: &str) -> StoreResult<()>;
+
+    /// APIs, ordered by name, one page, and the total count, each with its id.
+    async fn list_resource_servers(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<(String, ResourceServer)>, i64)>;
+    /// An API by id or identifier, with its id.
+    async fn find_resource_server_by_id(
+        &self,
+        id_or_identifier: &str,
+    ) -> StoreResult<Option<(String, ResourceServer)>>;
+    /// Creates an API with this id, or replaces the one with this id (the identifier
+    /// never changes). A taken identifier is a `Conflict`.
+    async fn save_resource_server(
+        &self,
+        id: &str,
+        api: &ResourceServer,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Deletes an API and its client grants.
+    async fn delete_resource_server(&self, id: &str) -> StoreResult<()>;
+
+    /// Client grants, one page, and the total count, optionally of one client or API.
+    async fn list_client_grants(
+        &self,
+        client_id: Option<&str>,
+        audience: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<ClientGrant>, i64)>;
+    /// A client grant by id.
+    async fn find_client_grant_by_id(&self, id: &str) -> StoreResult<Option<ClientGrant>>;
+    /// Creates or replaces a client grant. A second grant for the same client and API is
+    /// a `Conflict`; an unknown client or API is `NotFound`.
+    async fn save_client_grant(&self, grant: &ClientGrant, now: OffsetDateTime) -> StoreResult<()>;
+    /// Deletes a client grant.
+    async fn delete_client_grant(&self, id: &str) -> StoreResult<()>;
+
     /// Appends tenant log events.
     async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()>;
     /// The newest tenant log events, newest first.

@@ -20,6 +20,7 @@ pub struct ProviderMetadata {
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub scopes_supported: Vec<String>,
     pub claims_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<String>,

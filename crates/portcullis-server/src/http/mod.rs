@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod extract;
+mod mgmt;
 mod oauth;
 mod oidc;
 mod pages;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     let secure = state.secure_cookies;
     let mut app = Router::new()
         .merge(oauth::routes())
+        .merge(mgmt::routes())
         .merge(oidc::routes())
         .merge(pages::routes())
         .merge(playground::routes(&state))

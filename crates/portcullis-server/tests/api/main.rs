@@ -12,6 +12,7 @@ mod consent;
 mod discovery;
 mod login;
 mod logout;
+mod management;
 mod playground;
 mod private_key_jwt;
 mod refresh;

@@ -2,6 +2,7 @@
 //! lock with a busy timeout; every multi-statement write runs in `BEGIN IMMEDIATE` so it
 //! never deadlocks upgrading a read lock.
 
+mod admin;
 mod refresh;
 mod rows;
 
@@ -646,6 +647,68 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn list_clients(&self, offset: i64, limit: i64) -> StoreResult<(Vec<Client>, i64)> {
+        admin::list_clients(&self.pool, offset, limit).await
+    }
+
+    async fn save_client(&self, client: &Client, now: OffsetDateTime) -> StoreResult<()> {
+        admin::save_client(&self.pool, client, now).await
+    }
+
+    async fn delete_client(&self, client_id: &str) -> StoreResult<()> {
+        admin::delete_client(&self.pool, client_id).await
+    }
+
+    async fn list_resource_servers(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<(String, ResourceServer)>, i64)> {
+        admin::list_resource_servers(&self.pool, offset, limit).await
+    }
+
+    async fn find_resource_server_by_id(
+        &self,
+        id_or_identifier: &str,
+    ) -> StoreResult<Option<(String, ResourceServer)>> {
+        admin::find_resource_server_by_id(&self.pool, id_or_identifier).await
+    }
+
+    async fn save_resource_server(
+        &self,
+        id: &str,
+        api: &ResourceServer,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        admin::save_resource_server(&self.pool, id, api, now).await
+    }
+
+    async fn delete_resource_server(&self, id: &str) -> StoreResult<()> {
+        admin::delete_resource_server(&self.pool, id).await
+    }
+
+    async fn list_client_grants(
+        &self,
+        client_id: Option<&str>,
+        audience: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<ClientGrant>, i64)> {
+        admin::list_client_grants(&self.pool, client_id, audience, offset, limit).await
+    }
+
+    async fn find_client_grant_by_id(&self, id: &str) -> StoreResult<Option<ClientGrant>> {
+        admin::find_client_grant_by_id(&self.pool, id).await
+    }
+
+    async fn save_client_grant(&self, grant: &ClientGrant, now: OffsetDateTime) -> StoreResult<()> {
+        admin::save_client_grant(&self.pool, grant, now).await
+    }
+
+    async fn delete_client_grant(&self, id: &str) -> StoreResult<()> {
+        admin::delete_client_grant(&self.pool, id).await
     }
 
     async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()> {

@@ -181,8 +181,8 @@ pub(super) async fn import(
             .is_some();
         sqlx::query(
             "insert into resource_servers (identifier, name, scopes, allow_offline_access, token_lifetime, signing_alg,
-               skip_consent_for_verifiable_first_party_clients, created_at, updated_at)
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               skip_consent_for_verifiable_first_party_clients, created_at, updated_at, id)
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'rs_' || lower(hex(randomblob(12))))
              on conflict (identifier) do update set name = excluded.name, scopes = excluded.scopes,
                allow_offline_access = excluded.allow_offline_access, token_lifetime = excluded.token_lifetime,
                signing_alg = excluded.signing_alg,

@@ -40,6 +40,10 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
             &portcullis_core::client::ASSERTION_ALGS,
         ),
         revocation_endpoint_auth_methods_supported: list(&AUTH_METHODS),
+        // RFC 8414 §2: required when private_key_jwt is listed for the endpoint.
+        revocation_endpoint_auth_signing_alg_values_supported: list(
+            &portcullis_core::client::ASSERTION_ALGS,
+        ),
         scopes_supported: list(&["openid", "profile", "email", "offline_access"]),
         claims_supported: list(&claims::SUPPORTED),
         code_challenge_methods_supported: list(&["S256"]),

@@ -1,0 +1,456 @@
+//! Management API v2: authorisation by scope, Auth0's error shape and paging, and the
+//! clients, resource-servers and client-grants resources.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const ADMIN: &str = "admin-app";
+const ADMIN_SECRET: &str = "admin-app-secret-0123456789-abcdefghijklm";
+const ALL: [&str; 13] = [
+    "read:clients",
+    "create:clients",
+    "update:clients",
+    "delete:clients",
+    "update:client_keys",
+    "read:resource_servers",
+    "create:resource_servers",
+    "update:resource_servers",
+    "delete:resource_servers",
+    "read:client_grants",
+    "create:client_grants",
+    "update:client_grants",
+    "delete:client_grants",
+];
+
+/// A Management API token with these scopes, through an admin client granted all of them.
+async fn token(app: &TestApp, scope: &str) -> String {
+    let grants: Vec<String> = ALL.iter().map(|s| format!("\"{s}\"")).collect();
+    let text = format!(
+        "clients: [{{name: Admin, client_id: {ADMIN}, client_secret: {ADMIN_SECRET}, app_type: non_interactive, grant_types: [client_credentials]}}]\nclientGrants: [{{client_id: {ADMIN}, audience: '{}api/v2/', scope: [{}]}}]\n",
+        app.issuer,
+        grants.join(", ")
+    );
+    portcullis_server::tenant::apply(&app.state, &portcullis_core::tenant::parse(&text).unwrap())
+        .await
+        .unwrap();
+    let audience = format!("{}api/v2/", app.issuer);
+    let r = app
+        .token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", &audience),
+                ("scope", scope),
+            ],
+            Some((ADMIN, ADMIN_SECRET)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+struct Api<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl Api<'_> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .app
+            .backend()
+            .request(method, self.app.url(path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+    async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+    async fn delete(&self, path: &str) -> StatusCode {
+        self.call(reqwest::Method::DELETE, path, None).await.0
+    }
+}
+
+async fn admin(app: &TestApp) -> Api<'_> {
+    Api {
+        app,
+        token: token(app, &ALL.join(" ")).await,
+    }
+}
+
+#[tokio::test]
+async fn calls_need_a_management_token_with_the_right_scope() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .backend()
+        .get(app.url("/api/v2/clients"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["statusCode"], 401);
+    assert_eq!(body["error"], "Unauthorized");
+    assert!(body["message"].is_string() && body["errorCode"].is_string());
+
+    // A valid token for another API is not a Management API token.
+    let api_token: Value = app
+        .token(
+            &[("grant_type", "client_credentials"), ("audience", API)],
+            Some((M2M, M2M_SECRET)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let wrong = Api {
+        app: &app,
+        token: api_token["access_token"].as_str().unwrap().into(),
+    };
+    assert_eq!(
+        wrong.get("/api/v2/clients").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let reader = Api {
+        app: &app,
+        token: token(&app, "read:clients").await,
+    };
+    assert_eq!(reader.get("/api/v2/clients").await.0, StatusCode::OK);
+    let (status, body) = reader.post("/api/v2/clients", json!({"name": "X"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["errorCode"], "insufficient_scope");
+    assert_eq!(
+        body["message"],
+        "Insufficient scope, expected any of: create:clients"
+    );
+}
+
+#[tokio::test]
+async fn clients_can_be_created_read_listed_updated_and_deleted() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let (status, created) = api
+        .post("/api/v2/clients", json!({"name": "New App", "app_type": "regular_web", "callbacks": ["https://new.example/cb"], "grant_types": ["authorization_code", "client_credentials"], "logo_uri": "https://x.example/l.png"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(created["token_endpoint_auth_method"], "client_secret_post");
+    // The new client works at once: client credentials for the Items API once granted.
+    let (status, _) = api
+        .post(
+            "/api/v2/client-grants",
+            json!({"client_id": id, "audience": API, "scope": ["read:items"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let r = app
+        .token(
+            &[("grant_type", "client_credentials"), ("audience", API)],
+            Some((&id, &secret)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let (status, read) = api.get(&format!("/api/v2/clients/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        read.get("client_secret").is_none(),
+        "the secret is shown only when made"
+    );
+    let (_, page) = api
+        .get("/api/v2/clients?include_totals=true&per_page=2&page=0")
+        .await;
+    assert_eq!(page["limit"], 2);
+    assert_eq!(page["length"], 2);
+    assert!(page["total"].as_i64().unwrap() >= 5);
+    assert_eq!(page["clients"].as_array().unwrap().len(), 2);
+
+    let (status, updated) = api
+        .patch(
+            &format!("/api/v2/clients/{id}"),
+            json!({"callbacks": ["https://new.example/cb2"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["callbacks"], json!(["https://new.example/cb2"]));
+    assert_eq!(updated["name"], "New App", "untouched fields stay");
+    let r = app
+        .token(
+            &[("grant_type", "client_credentials"), ("audience", API)],
+            Some((&id, &secret)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "the secret survives an update");
+
+    assert_eq!(
+        api.delete(&format!("/api/v2/clients/{id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = api.get(&format!("/api/v2/clients/{id}")).await;
+    assert_eq!(
+        (status, body["errorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("inexistent_client"))
+    );
+    let r = app
+        .token(
+            &[("grant_type", "client_credentials"), ("audience", API)],
+            Some((&id, &secret)),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "a deleted client is gone on the next request"
+    );
+}
+
+#[tokio::test]
+async fn client_validation_names_the_field() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    for (body, field) in [
+        (
+            json!({"name": "A", "callbacks": ["https://a.example/cb#frag"]}),
+            "callbacks[0]",
+        ),
+        (
+            json!({"name": "A", "callbacks": ["javascript:alert(1)"]}),
+            "callbacks[0]",
+        ),
+        (
+            json!({"name": "A", "callbacks": ["/relative"]}),
+            "callbacks[0]",
+        ),
+        (json!({"name": "A", "app_type": "tv"}), "app_type"),
+        (json!({"callbacks": []}), "name"),
+        (json!([1, 2]), "object"),
+    ] {
+        let (status, e) = api.post("/api/v2/clients", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(e["errorCode"], "invalid_body");
+        assert!(
+            e["message"].as_str().unwrap().contains(field),
+            "{body}: {e}"
+        );
+    }
+    let (status, _) = api
+        .post("/api/v2/clients", json!({"name": "Web App"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "names are unique");
+    let (status, e) = api
+        .patch(
+            &format!("/api/v2/clients/{WEB}"),
+            json!({"client_id": "other"}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_body"))
+    );
+}
+
+#[tokio::test]
+async fn rotating_a_secret_retires_the_old_one() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let (status, rotated) = api
+        .post(&format!("/api/v2/clients/{M2M}/rotate-secret"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    let cc = |secret: String| {
+        let app = &app;
+        async move {
+            app.token(
+                &[("grant_type", "client_credentials"), ("audience", API)],
+                Some((M2M, &secret)),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(cc(M2M_SECRET.into()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(cc(new_secret.into()).await, StatusCode::OK);
+    let (status, _) = api
+        .post(&format!("/api/v2/clients/{SPA}/rotate-secret"), json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a public client has no secret"
+    );
+}
+
+#[tokio::test]
+async fn resource_servers_can_be_managed_but_not_the_management_api() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let body = json!({"name": "Orders", "identifier": "https://orders.example/", "scopes": [{"value": "read:orders", "description": "Read orders"}], "token_lifetime": 600});
+    let (status, created) = api.post("/api/v2/resource-servers", body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.post("/api/v2/resource-servers", body).await.0,
+        StatusCode::CONFLICT
+    );
+    let (_, by_identifier) = api
+        .get("/api/v2/resource-servers/https%3A%2F%2Forders.example%2F")
+        .await;
+    assert_eq!(by_identifier["id"], json!(id));
+    let (status, updated) = api
+        .patch(
+            &format!("/api/v2/resource-servers/{id}"),
+            json!({"name": "Order API", "allow_offline_access": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(
+        (updated["name"].as_str(), updated["token_lifetime"].as_i64()),
+        (Some("Order API"), Some(600))
+    );
+    let (status, _) = api
+        .patch(
+            &format!("/api/v2/resource-servers/{id}"),
+            json!({"identifier": "https://other.example/"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, e) = api
+        .post(
+            "/api/v2/resource-servers",
+            json!({"name": "Bad", "identifier": "x", "token_lifetime": 0}),
+        )
+        .await;
+    assert!(
+        status == StatusCode::BAD_REQUEST
+            && e["message"].as_str().unwrap().contains("token_lifetime"),
+        "{e}"
+    );
+
+    let (_, list) = api.get("/api/v2/resource-servers").await;
+    let system = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["is_system"] == true)
+        .expect("the Management API is listed");
+    let system_id = system["id"].as_str().unwrap();
+    assert_eq!(
+        api.delete(&format!("/api/v2/resource-servers/{system_id}"))
+            .await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v2/resource-servers/{id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.get(&format!("/api/v2/resource-servers/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn client_grants_decide_client_credentials_on_the_next_request() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let cc = || async {
+        app.token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", NOSKIP_API),
+            ],
+            Some((M2M, M2M_SECRET)),
+        )
+        .await
+    };
+    assert_eq!(cc().await.status(), StatusCode::FORBIDDEN);
+    let (status, grant) = api
+        .post(
+            "/api/v2/client-grants",
+            json!({"client_id": M2M, "audience": NOSKIP_API, "scope": ["read:secrets"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = grant["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cc().await.json::<Value>().await.unwrap()["scope"],
+        "read:secrets"
+    );
+    assert_eq!(
+        api.post(
+            "/api/v2/client-grants",
+            json!({"client_id": M2M, "audience": NOSKIP_API, "scope": []})
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        api.post(
+            "/api/v2/client-grants",
+            json!({"client_id": "nobody", "audience": NOSKIP_API, "scope": []})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.post(
+            "/api/v2/client-grants",
+            json!({"client_id": M2M, "audience": NOSKIP_API, "scope": "read"})
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    let (_, filtered) = api
+        .get(&format!("/api/v2/client-grants?client_id={M2M}"))
+        .await;
+    assert_eq!(filtered.as_array().unwrap().len(), 2);
+    let (status, _) = api
+        .patch(&format!("/api/v2/client-grants/{id}"), json!({"scope": []}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cc().await.json::<Value>().await.unwrap()["scope"], "");
+    assert_eq!(
+        api.delete(&format!("/api/v2/client-grants/{id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(cc().await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn paging_is_validated() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    for q in ["per_page=0", "per_page=101", "page=-1", "per_page=abc"] {
+        assert_eq!(
+            api.get(&format!("/api/v2/clients?{q}")).await.0,
+            StatusCode::BAD_REQUEST,
+            "{q}"
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! Management API persistence on SQLite: listing with paging, saving and deleting
+//! clients, APIs and client grants.
+
+use portcullis_core::client::Client;
+use portcullis_core::client_grant::ClientGrant;
+use portcullis_core::redirect_uri::RedirectUri;
+use portcullis_core::resource_server::ResourceServer;
+use portcullis_core::scope::Scope;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+use time::OffsetDateTime;
+
+use super::rows::{client_from_row, json, resource_server_from_row, ts};
+use super::{map_err, unavailable};
+use crate::{StoreError, StoreResult};
+
+fn grant_from_row(r: &SqliteRow) -> StoreResult<ClientGrant> {
+    Ok(ClientGrant {
+        id: r.get("id"),
+        client_id: r.get("client_id"),
+        audience: r.get("audience"),
+        scope: Scope::parse(r.get("scope")).map_err(unavailable)?,
+    })
+}
+
+async fn count(pool: &SqlitePool, sql: &'static str) -> StoreResult<i64> {
+    Ok(sqlx::query(sql)
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?
+        .get(0))
+}
+
+pub(super) async fn list_clients(
+    pool: &SqlitePool,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<Client>, i64)> {
+    let rows = sqlx::query("select * from clients order by name, client_id limit ? offset ?")
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
+    let clients = rows
+        .iter()
+        .map(client_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((clients, count(pool, "select count(*) from clients").await?))
+}
+
+pub(super) async fn save_client(
+    pool: &SqlitePool,
+    c: &Client,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    let callbacks: Vec<&str> = c.callbacks.iter().map(RedirectUri::as_str).collect();
+    sqlx::query(
+        "insert into clients (client_id, name, app_type, is_first_party, callbacks, allowed_logout_urls, web_origins, grant_types,
+           token_endpoint_auth_method, secret_hash, jwt_lifetime_in_seconds, jwt_alg, refresh_token, credentials, created_at, updated_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         on conflict (client_id) do update set name = excluded.name, app_type = excluded.app_type,
+           is_first_party = excluded.is_first_party, callbacks = excluded.callbacks,
+           allowed_logout_urls = excluded.allowed_logout_urls, web_origins = excluded.web_origins,
+           grant_types = excluded.grant_types, token_endpoint_auth_method = excluded.token_endpoint_auth_method,
+           secret_hash = excluded.secret_hash, jwt_lifetime_in_seconds = excluded.jwt_lifetime_in_seconds,
+           jwt_alg = excluded.jwt_alg, refresh_token = excluded.refresh_token, credentials = excluded.credentials,
+           updated_at = excluded.updated_at",
+    )
+    .bind(&c.client_id)
+    .bind(&c.name)
+    .bind(c.app_type.as_str())
+    .bind(c.is_first_party)
+    .bind(json(&callbacks)?)
+    .bind(json(&c.allowed_logout_urls)?)
+    .bind(json(&c.web_origins)?)
+    .bind(json(&c.grant_types)?)
+    .bind(c.token_endpoint_auth_method.as_str())
+    .bind(c.secret_hash.as_ref().map(|h| h.as_str()))
+    .bind(c.jwt_configuration.lifetime_in_seconds)
+    .bind(c.jwt_configuration.alg.as_str())
+    .bind(json(&c.refresh_token)?)
+    .bind(json(&c.credentials)?)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+pub(super) async fn delete_client(pool: &SqlitePool, client_id: &str) -> StoreResult<()> {
+    let done = sqlx::query("delete from clients where client_id = ?")
+        .bind(client_id)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+fn with_id(r: &SqliteRow) -> StoreResult<(String, ResourceServer)> {
+    Ok((r.get("id"), resource_server_from_row(r)?))
+}
+
+pub(super) async fn list_resource_servers(
+    pool: &SqlitePool,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<(String, ResourceServer)>, i64)> {
+    let rows =
+        sqlx::query("select * from resource_servers order by name, identifier limit ? offset ?")
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await
+            .map_err(map_err)?;
+    let apis = rows.iter().map(with_id).collect::<StoreResult<Vec<_>>>()?;
+    Ok((
+        apis,
+        count(pool, "select count(*) from resource_servers").await?,
+    ))
+}
+
+pub(super) async fn find_resource_server_by_id(
+    pool: &SqlitePool,
+    id: &str,
+) -> StoreResult<Option<(String, ResourceServer)>> {
+    let row = sqlx::query("select * from resource_servers where id = ? or identifier = ? order by id = ? desc limit 1")
+        .bind(id)
+        .bind(id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(with_id).transpose()
+}
+
+pub(super) async fn save_resource_server(
+    pool: &SqlitePool,
+    id: &str,
+    api: &ResourceServer,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into resource_servers (id, identifier, name, scopes, allow_offline_access, token_lifetime, signing_alg,
+           skip_consent_for_verifiable_first_party_clients, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         on conflict (id) do update set name = excluded.name, scopes = excluded.scopes,
+           allow_offline_access = excluded.allow_offline_access, token_lifetime = excluded.token_lifetime,
+           signing_alg = excluded.signing_alg,
+           skip_consent_for_verifiable_first_party_clients = excluded.skip_consent_for_verifiable_first_party_clients,
+           updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(&api.identifier)
+    .bind(&api.name)
+    .bind(json(&api.scopes)?)
+    .bind(api.allow_offline_access)
+    .bind(api.token_lifetime)
+    .bind(api.signing_alg.as_str())
+    .bind(api.skip_consent_for_verifiable_first_party_clients)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+pub(super) async fn delete_resource_server(pool: &SqlitePool, id: &str) -> StoreResult<()> {
+    let done = sqlx::query("delete from resource_servers where id = ?")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(super) async fn list_client_grants(
+    pool: &SqlitePool,
+    client_id: Option<&str>,
+    audience: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<ClientGrant>, i64)> {
+    let filter = "(?1 is null or client_id = ?1) and (?2 is null or audience = ?2)";
+    let rows = sqlx::query(&format!(
+        "select * from client_grants where {filter} order by client_id, audience limit ?3 offset ?4"
+    ))
+    .bind(client_id)
+    .bind(audience)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    let total: i64 = sqlx::query(&format!(
+        "select count(*) from client_grants where {filter}"
+    ))
+    .bind(client_id)
+    .bind(audience)
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?
+    .get(0);
+    Ok((
+        rows.iter()
+            .map(grant_from_row)
+            .collect::<StoreResult<Vec<_>>>()?,
+        total,
+    ))
+}
+
+pub(super) async fn find_client_grant_by_id(
+    pool: &SqlitePool,
+    id: &str,
+) -> StoreResult<Option<ClientGrant>> {
+    let row = sqlx::query("select * from client_grants where id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(grant_from_row).transpose()
+}
+
+pub(super) async fn save_client_grant(
+    pool: &SqlitePool,
+    g: &ClientGrant,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "insert into client_grants (id, client_id, audience, scope, created_at, updated_at) values (?, ?, ?, ?, ?, ?)
+         on conflict (id) do update set scope = excluded.scope, updated_at = excluded.updated_at",
+    )
+    .bind(&g.id)
+    .bind(&g.client_id)
+    .bind(&g.audience)
+    .bind(g.scope.to_string())
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(pool)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        // the references: an unknown client or API
+        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+            Err(StoreError::NotFound)
+        }
+        Err(e) => Err(map_err(e)),
+    }
+}
+
+pub(super) async fn delete_client_grant(pool: &SqlitePool, id: &str) -> StoreResult<()> {
+    let done = sqlx::query("delete from client_grants where id = ?")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
