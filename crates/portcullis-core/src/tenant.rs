@@ -264,6 +264,17 @@ pub fn resource_server_from_value(
     Ok((resource_server(&entry)?, warnings))
 }
 
+/// Validates one user object (a tenant-file entry or a Management API body).
+pub fn user_from_value(label: &str, value: &Value) -> Result<UserSpec, TenantError> {
+    let Value::Mapping(map) = value else {
+        return Err(TenantError(format!("{label}: must be an object")));
+    };
+    user(&Entry {
+        map,
+        path: label.to_owned(),
+    })
+}
+
 /// Parses and validates a tenant file.
 pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
     let root: Value =

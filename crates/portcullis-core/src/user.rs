@@ -2,6 +2,9 @@
 
 use time::OffsetDateTime;
 
+/// Auth0's name of the built-in database connection.
+pub const DATABASE_CONNECTION: &str = "Username-Password-Authentication";
+
 /// The strategy of the built-in database connection: `sub` is `auth0|{id}`, so subjects
 /// imported from an Auth0 tenant survive migration unchanged (DESIGN §2 "Tokens").
 pub const DATABASE_STRATEGY: &str = "auth0";
@@ -36,6 +39,10 @@ pub struct User {
     pub blocked: bool,
     /// Last profile change (`updated_at` claim).
     pub updated_at: OffsetDateTime,
+    /// Auth0 `app_metadata`: set by the tenant's administrators, read-only to the user.
+    pub app_metadata: serde_json::Map<String, serde_json::Value>,
+    /// Auth0 `user_metadata`: preferences the user may edit.
+    pub user_metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 impl User {

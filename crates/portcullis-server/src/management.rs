@@ -13,7 +13,16 @@ use crate::crypto;
 use crate::state::AppState;
 
 /// The Management API scopes this server knows, with what each allows.
-pub const SCOPES: [(&str, &str); 13] = [
+pub const SCOPES: [(&str, &str); 22] = [
+    ("read:users", "Read users"),
+    ("create:users", "Create users"),
+    ("update:users", "Update users"),
+    ("delete:users", "Delete users"),
+    ("read:refresh_tokens", "Read users' refresh tokens"),
+    ("delete:refresh_tokens", "Revoke users' refresh tokens"),
+    ("read:sessions", "Read users' sessions"),
+    ("delete:sessions", "End users' sessions"),
+    ("read:logs", "Read tenant logs"),
     ("read:clients", "Read applications"),
     ("create:clients", "Create applications"),
     ("update:clients", "Update applications"),

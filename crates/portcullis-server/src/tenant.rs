@@ -90,6 +90,8 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
                 password_hash,
                 blocked: spec.blocked,
                 updated_at: state.now(),
+                app_metadata: Default::default(),
+                user_metadata: Default::default(),
             },
             password_given: spec.password.is_some(),
         });

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 pub use records::{
     ClientGrantUpsert, ClientUpsert, ImportOutcome, SigningKeyRecord, SigningKeyState,
-    TenantImport, UserUpsert,
+    TenantImport, UserUpsert, UserView,
 };
 pub use sqlite::SqliteStore;
 
@@ -337,6 +337,43 @@ pub trait Store: Send + Sync + 'static {
     async fn save_client_grant(&self, grant: &ClientGrant, now: OffsetDateTime) -> StoreResult<()>;
     /// Deletes a client grant.
     async fn delete_client_grant(&self, id: &str) -> StoreResult<()>;
+
+    /// Users, ordered by email, one page, and the total; only the one with `email` when given.
+    async fn list_users(
+        &self,
+        email: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<UserView>, i64)>;
+    /// A user with its Management API fields.
+    async fn find_user_view(&self, id: &str) -> StoreResult<Option<UserView>>;
+    /// Creates a user, or replaces the one with its id. A taken email is a `Conflict`.
+    async fn save_user(&self, user: &User, now: OffsetDateTime) -> StoreResult<()>;
+    /// Deletes a user with their sessions, consents and refresh tokens.
+    async fn delete_user(&self, id: &str) -> StoreResult<()>;
+    /// A user's active refresh-token families, with their absolute ends.
+    async fn list_user_refresh_families(
+        &self,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<(RefreshFamily, Option<OffsetDateTime>)>>;
+    /// A refresh-token family by id.
+    async fn find_refresh_family_by_id(&self, id: &str) -> StoreResult<Option<RefreshFamily>>;
+    /// A user's SSO sessions that have not expired.
+    async fn list_user_sessions(
+        &self,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>>;
+    /// An SSO session by id.
+    async fn find_session_by_id(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// Tenant logs, newest first, one page, and the total; of one type when given.
+    async fn list_logs(
+        &self,
+        log_type: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<LogEvent>, i64)>;
 
     /// Appends tenant log events.
     async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()>;

@@ -117,3 +117,16 @@ pub struct SigningKeyRecord {
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
+
+/// A user with the fields only the Management API shows.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    /// The user.
+    pub user: User,
+    /// Creation.
+    pub created_at: OffsetDateTime,
+    /// Last successful login.
+    pub last_login: Option<OffsetDateTime>,
+    /// Successful logins.
+    pub logins_count: i64,
+}

@@ -40,6 +40,8 @@ fn user(email: &str) -> UserUpsert {
             password_hash: Some("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
             blocked: false,
             updated_at: now(),
+            app_metadata: Default::default(),
+            user_metadata: Default::default(),
         },
         password_given: true,
     }

@@ -8,7 +8,16 @@ use crate::helpers::*;
 
 const ADMIN: &str = "admin-app";
 const ADMIN_SECRET: &str = "admin-app-secret-0123456789-abcdefghijklm";
-const ALL: [&str; 13] = [
+const ALL: [&str; 22] = [
+    "read:users",
+    "create:users",
+    "update:users",
+    "delete:users",
+    "read:refresh_tokens",
+    "delete:refresh_tokens",
+    "read:sessions",
+    "delete:sessions",
+    "read:logs",
     "read:clients",
     "create:clients",
     "update:clients",
@@ -453,4 +462,250 @@ async fn paging_is_validated() {
             "{q}"
         );
     }
+}
+
+#[tokio::test]
+async fn users_can_be_created_found_updated_blocked_and_deleted() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let body = json!({"email": "Dora@Example.com", "password": "a new password", "connection": "Username-Password-Authentication", "name": "Dora", "app_metadata": {"plan": "gold", "tier": 1}});
+    let (status, created) = api.post("/api/v2/users", body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let user_id = created["user_id"].as_str().unwrap().to_owned();
+    assert!(user_id.starts_with("auth0|"));
+    assert_eq!(created["email"], "dora@example.com");
+    assert_eq!(
+        created["identities"][0]["connection"],
+        "Username-Password-Authentication"
+    );
+    assert!(created.get("password").is_none() && !created.to_string().contains("argon2"));
+    assert_eq!(
+        api.post("/api/v2/users", body).await.0,
+        StatusCode::CONFLICT
+    );
+
+    // The new user can log in at once.
+    let login = |email: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let browser = app.browser();
+            let next = location(&browser.authorize(&web_params()).await);
+            location(&browser.login(&next, email, password).await)
+        }
+    };
+    assert!(
+        login("dora@example.com", "a new password")
+            .await
+            .starts_with(WEB_CB)
+    );
+
+    let encoded = user_id.replace('|', "%7C");
+    assert_eq!(
+        api.get(&format!("/api/v2/users/{encoded}")).await.1["name"],
+        "Dora"
+    );
+    assert_eq!(
+        api.get("/api/v2/users-by-email?email=dora%40example.com")
+            .await
+            .1[0]["user_id"],
+        json!(user_id)
+    );
+    let (_, found) = api
+        .get("/api/v2/users?q=email%3A%22dora%40example.com%22&include_totals=true")
+        .await;
+    assert_eq!(
+        (
+            found["total"].as_i64(),
+            found["users"][0]["user_id"].as_str()
+        ),
+        (Some(1), Some(user_id.as_str()))
+    );
+
+    let (status, updated) = api
+        .patch(
+            &format!("/api/v2/users/{encoded}"),
+            json!({"app_metadata": {"tier": null, "region": "eu"}, "password": "another password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(
+        updated["app_metadata"],
+        json!({"plan": "gold", "region": "eu"}),
+        "shallow merge, null removes"
+    );
+    assert_eq!(
+        login("dora@example.com", "a new password").await,
+        "",
+        "the old password is gone: the form again, no redirect"
+    );
+    assert!(
+        login("dora@example.com", "another password")
+            .await
+            .starts_with(WEB_CB)
+    );
+
+    assert_eq!(
+        api.patch(
+            &format!("/api/v2/users/{encoded}"),
+            json!({"blocked": true})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login("dora@example.com", "another password").await,
+        "",
+        "a blocked user cannot log in"
+    );
+
+    assert_eq!(
+        api.delete(&format!("/api/v2/users/{encoded}")).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, e) = api.get(&format!("/api/v2/users/{encoded}")).await;
+    assert_eq!(
+        (status, e["errorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("inexistent_user"))
+    );
+}
+
+#[tokio::test]
+async fn user_validation_names_the_field() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    for (body, field) in [
+        (json!({"email": "nope", "password": "long enough"}), "email"),
+        (
+            json!({"email": "a@b.example", "password": "short"}),
+            "password",
+        ),
+        (json!({"email": "a@b.example"}), "password"),
+        (
+            json!({"email": "a@b.example", "password": "long enough", "connection": "google-oauth2"}),
+            "connection",
+        ),
+        (
+            json!({"email": "a@b.example", "password": "long enough", "app_metadata": "x"}),
+            "app_metadata",
+        ),
+    ] {
+        let (status, e) = api.post("/api/v2/users", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            e["message"].as_str().unwrap().contains(field),
+            "{body}: {e}"
+        );
+    }
+    assert_eq!(
+        api.patch("/api/v2/users/auth0%7Cnobody", json!({"blocked": true}))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.get("/api/v2/users?q=name%3Ax").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_users_refresh_tokens_and_sessions_can_be_listed_and_revoked() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let browser = app.browser();
+    let login = location(
+        &browser
+            .authorize(&with(
+                web_params(),
+                &[("scope", "openid offline_access read:items")],
+            ))
+            .await,
+    );
+    let r = browser.login(&login, ALICE, PASSWORD).await;
+    let session = Browser::session_cookie(&r).unwrap();
+    let tokens: Value = app
+        .exchange(&query(&location(&r))["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let alice = claims(tokens["access_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .replace('|', "%7C");
+
+    let (_, list) = api
+        .get(&format!("/api/v2/users/{alice}/refresh-tokens"))
+        .await;
+    let family = list["tokens"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list["tokens"][0]["client_id"], WEB);
+    assert_eq!(list["tokens"][0]["resource_servers"][0]["audience"], API);
+    assert_eq!(
+        api.delete(&format!("/api/v2/refresh-tokens/{family}"))
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.refresh(WEB_APP, tokens["refresh_token"].as_str().unwrap(), None)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.userinfo_status(tokens["access_token"].as_str().unwrap())
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (_, sessions) = api.get(&format!("/api/v2/users/{alice}/sessions")).await;
+    let sid = sessions["sessions"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["sid"],
+        json!(sid)
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v2/sessions/{sid}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        app.authorize_with_session(&session)
+            .await
+            .starts_with("/u/login"),
+        "the session ended server-side"
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v2/sessions/{sid}")).await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn logs_can_be_listed_and_filtered_by_type() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    app.browser().sign_in(&web_params(), ALICE).await;
+    let browser = app.browser();
+    let next = location(&browser.authorize(&web_params()).await);
+    browser.login(&next, ALICE, "wrong password!").await;
+    app.state.logs.flush().await;
+    let (status, logs) = api
+        .get("/api/v2/logs?q=type%3A%22s%22&include_totals=true")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = logs["logs"].as_array().unwrap();
+    assert!(!entries.is_empty() && entries.iter().all(|l| l["type"] == "s"));
+    assert!(
+        entries[0]["user_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("auth0|")
+    );
+    assert!(entries[0]["date"].as_str().unwrap().ends_with('Z'));
+    let (_, failed) = api.get("/api/v2/logs?q=type%3Af").await;
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get("/api/v2/logs?q=user_id%3Ax").await.0,
+        StatusCode::BAD_REQUEST
+    );
 }

@@ -10,8 +10,17 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 use time::OffsetDateTime;
 
-use super::rows::{client_from_row, json, resource_server_from_row, ts};
+use portcullis_core::log::LogEvent;
+use portcullis_core::refresh::RefreshFamily;
+use portcullis_core::session::Session;
+use portcullis_core::user::User;
+
+use super::rows::{
+    client_from_row, from_ts, json, log_from_row, resource_server_from_row, session_from_row, ts,
+    user_from_row,
+};
 use super::{map_err, unavailable};
+use crate::records::UserView;
 use crate::{StoreError, StoreResult};
 
 fn grant_from_row(r: &SqliteRow) -> StoreResult<ClientGrant> {
@@ -265,4 +274,198 @@ pub(super) async fn delete_client_grant(pool: &SqlitePool, id: &str) -> StoreRes
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+fn view_from_row(r: &SqliteRow) -> StoreResult<UserView> {
+    Ok(UserView {
+        user: user_from_row(r)?,
+        created_at: from_ts(r.get("created_at"))?,
+        last_login: r
+            .get::<Option<i64>, _>("last_login")
+            .map(from_ts)
+            .transpose()?,
+        logins_count: r.get("logins_count"),
+    })
+}
+
+pub(super) async fn list_users(
+    pool: &SqlitePool,
+    email: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<UserView>, i64)> {
+    let email = email.map(User::normalize_email);
+    let rows = sqlx::query(
+        "select * from users where (?1 is null or email = ?1) order by email limit ?2 offset ?3",
+    )
+    .bind(&email)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    let total: i64 = sqlx::query("select count(*) from users where (?1 is null or email = ?1)")
+        .bind(&email)
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?
+        .get(0);
+    Ok((
+        rows.iter()
+            .map(view_from_row)
+            .collect::<StoreResult<Vec<_>>>()?,
+        total,
+    ))
+}
+
+pub(super) async fn find_user_view(pool: &SqlitePool, id: &str) -> StoreResult<Option<UserView>> {
+    let row = sqlx::query("select * from users where id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(view_from_row).transpose()
+}
+
+pub(super) async fn save_user(pool: &SqlitePool, u: &User, now: OffsetDateTime) -> StoreResult<()> {
+    sqlx::query(
+        "insert into users (id, email, email_verified, name, given_name, family_name, nickname, picture, password_hash, blocked,
+           app_metadata, user_metadata, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         on conflict (id) do update set email = excluded.email, email_verified = excluded.email_verified, name = excluded.name,
+           given_name = excluded.given_name, family_name = excluded.family_name, nickname = excluded.nickname,
+           picture = excluded.picture, password_hash = excluded.password_hash, blocked = excluded.blocked,
+           app_metadata = excluded.app_metadata, user_metadata = excluded.user_metadata, updated_at = excluded.updated_at",
+    )
+    .bind(&u.id)
+    .bind(User::normalize_email(&u.email))
+    .bind(u.email_verified)
+    .bind(&u.name)
+    .bind(&u.given_name)
+    .bind(&u.family_name)
+    .bind(&u.nickname)
+    .bind(&u.picture)
+    .bind(&u.password_hash)
+    .bind(u.blocked)
+    .bind(json(&u.app_metadata)?)
+    .bind(json(&u.user_metadata)?)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+pub(super) async fn delete_user(pool: &SqlitePool, id: &str) -> StoreResult<()> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    // Refresh families and assertion records have no foreign key to users; end them here.
+    sqlx::query("update refresh_families set revoked_at = coalesce(revoked_at, ?), revoked_reason = coalesce(revoked_reason, 'user deleted') where user_id = ?")
+        .bind(ts(OffsetDateTime::UNIX_EPOCH))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let done = sqlx::query("delete from users where id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    tx.commit().await.map_err(map_err)
+}
+
+pub(super) async fn list_user_refresh_families(
+    pool: &SqlitePool,
+    user_id: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Vec<(RefreshFamily, Option<OffsetDateTime>)>> {
+    let rows = sqlx::query(
+        "select * from refresh_families where user_id = ? and revoked_at is null and (expires_at is null or expires_at > ?) order by created_at",
+    )
+    .bind(user_id)
+    .bind(ts(now))
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                super::refresh::family_from_row(r)?,
+                r.get::<Option<i64>, _>("expires_at")
+                    .map(from_ts)
+                    .transpose()?,
+            ))
+        })
+        .collect()
+}
+
+pub(super) async fn find_refresh_family_by_id(
+    pool: &SqlitePool,
+    id: &str,
+) -> StoreResult<Option<RefreshFamily>> {
+    let row = sqlx::query("select * from refresh_families where id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref()
+        .map(super::refresh::family_from_row)
+        .transpose()
+}
+
+pub(super) async fn list_user_sessions(
+    pool: &SqlitePool,
+    user_id: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Vec<Session>> {
+    let rows = sqlx::query(
+        "select * from sessions where user_id = ? and expires_at > ? order by created_at",
+    )
+    .bind(user_id)
+    .bind(ts(now))
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter().map(session_from_row).collect()
+}
+
+pub(super) async fn find_session_by_id(
+    pool: &SqlitePool,
+    id: &str,
+) -> StoreResult<Option<Session>> {
+    let row = sqlx::query("select * from sessions where id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(session_from_row).transpose()
+}
+
+pub(super) async fn list_logs(
+    pool: &SqlitePool,
+    log_type: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<LogEvent>, i64)> {
+    let rows = sqlx::query("select * from logs where (?1 is null or type = ?1) order by date desc, rowid desc limit ?2 offset ?3")
+        .bind(log_type)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
+    let total: i64 = sqlx::query("select count(*) from logs where (?1 is null or type = ?1)")
+        .bind(log_type)
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?
+        .get(0);
+    Ok((
+        rows.iter()
+            .map(log_from_row)
+            .collect::<StoreResult<Vec<_>>>()?,
+        total,
+    ))
 }

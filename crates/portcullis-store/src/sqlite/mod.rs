@@ -24,7 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
-use crate::records::{ImportOutcome, SigningKeyRecord, TenantImport};
+use crate::records::{ImportOutcome, SigningKeyRecord, TenantImport, UserView};
 use crate::{
     RefreshExchange, RefreshOutcome, RevokeOutcome, Store, StoreError, StoreResult, TakenCode,
 };
@@ -709,6 +709,60 @@ impl Store for SqliteStore {
 
     async fn delete_client_grant(&self, id: &str) -> StoreResult<()> {
         admin::delete_client_grant(&self.pool, id).await
+    }
+
+    async fn list_users(
+        &self,
+        email: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<UserView>, i64)> {
+        admin::list_users(&self.pool, email, offset, limit).await
+    }
+
+    async fn find_user_view(&self, id: &str) -> StoreResult<Option<UserView>> {
+        admin::find_user_view(&self.pool, id).await
+    }
+
+    async fn save_user(&self, user: &User, now: OffsetDateTime) -> StoreResult<()> {
+        admin::save_user(&self.pool, user, now).await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        admin::delete_user(&self.pool, id).await
+    }
+
+    async fn list_user_refresh_families(
+        &self,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<(RefreshFamily, Option<OffsetDateTime>)>> {
+        admin::list_user_refresh_families(&self.pool, user_id, now).await
+    }
+
+    async fn find_refresh_family_by_id(&self, id: &str) -> StoreResult<Option<RefreshFamily>> {
+        admin::find_refresh_family_by_id(&self.pool, id).await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        admin::list_user_sessions(&self.pool, user_id, now).await
+    }
+
+    async fn find_session_by_id(&self, id: &str) -> StoreResult<Option<Session>> {
+        admin::find_session_by_id(&self.pool, id).await
+    }
+
+    async fn list_logs(
+        &self,
+        log_type: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<LogEvent>, i64)> {
+        admin::list_logs(&self.pool, log_type, offset, limit).await
     }
 
     async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()> {

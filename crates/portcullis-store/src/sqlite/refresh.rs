@@ -13,7 +13,7 @@ use super::rows::{from_ts, json, ts};
 use super::{map_err, unavailable};
 use crate::{RefreshExchange, RefreshOutcome, RevokeOutcome, StoreResult};
 
-fn family_from_row(row: &SqliteRow) -> StoreResult<RefreshFamily> {
+pub(super) fn family_from_row(row: &SqliteRow) -> StoreResult<RefreshFamily> {
     Ok(RefreshFamily {
         id: row.get("id"),
         client_id: row.get("client_id"),

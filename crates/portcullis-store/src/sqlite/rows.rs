@@ -118,6 +118,8 @@ pub(super) fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
         password_hash: row.get("password_hash"),
         blocked: row.get("blocked"),
         updated_at: from_ts(row.get("updated_at"))?,
+        app_metadata: from_json(row, "app_metadata")?,
+        user_metadata: from_json(row, "user_metadata")?,
     })
 }
 

@@ -6,7 +6,9 @@
 
 mod client_grants;
 mod clients;
+mod logs;
 mod resource_servers;
+mod users;
 
 use axum::Json;
 use axum::Router;
@@ -29,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .merge(clients::routes())
         .merge(resource_servers::routes())
         .merge(client_grants::routes())
+        .merge(users::routes())
+        .merge(logs::routes())
 }
 
 /// A Management API error, in Auth0's shape.
@@ -54,6 +58,15 @@ impl MgmtError {
             StatusCode::BAD_REQUEST,
             "invalid_body",
             format!("Payload validation error: {}", message.into()),
+        )
+    }
+
+    /// 400 for a query string that does not validate.
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query_string",
+            format!("Query validation error: {}", message.into()),
         )
     }
 
@@ -232,4 +245,14 @@ pub fn object(body: &axum::body::Bytes) -> Result<serde_json::Map<String, Value>
 /// A JSON value as the YAML value the shared validators take.
 pub fn to_yaml(value: &Value) -> Result<portcullis_core::tenant::Value, MgmtError> {
     serde_yaml_ng::to_value(value).map_err(|e| MgmtError::invalid_body(e.to_string()))
+}
+
+/// Auth0's timestamp format (ISO 8601, UTC, milliseconds).
+pub fn iso(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
 }
