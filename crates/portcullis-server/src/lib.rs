@@ -3,6 +3,7 @@
 //! the HTTP surface; [`serve`] runs both until shutdown. The binary is a thin CLI on top;
 //! the integration tests drive the same functions.
 
+pub mod admin;
 pub mod config;
 pub mod crypto;
 pub mod flows;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use portcullis_server::config::{LogFormat, Overrides, RawConfig, Settings};
+use portcullis_server::http::Method;
 use portcullis_server::state::SystemClock;
 
 #[derive(Parser)]
@@ -36,6 +37,53 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate(ServerArgs),
+    /// Applications (Management API `clients`).
+    Clients(ManageArgs),
+    /// APIs (Management API `resource-servers`).
+    Apis(ManageArgs),
+    /// Users (Management API `users`).
+    Users(ManageArgs),
+    /// Client grants (Management API `client-grants`).
+    Grants(ManageArgs),
+}
+
+/// A Management API resource from the command line: the database given by the usual
+/// settings, the same validation and JSON as `/api/v2`. Changes are seen by running
+/// servers on their next request.
+#[derive(Args)]
+struct ManageArgs {
+    #[command(subcommand)]
+    action: Action,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// List all (JSON array).
+    List,
+    /// Show one.
+    Get {
+        /// Id (client_id, API id or identifier, user_id, grant id).
+        id: String,
+    },
+    /// Create from a JSON object (Management API body).
+    Create {
+        /// The JSON body.
+        json: String,
+    },
+    /// Update with a JSON object (Management API PATCH body).
+    Update {
+        /// Id.
+        id: String,
+        /// The JSON body.
+        json: String,
+    },
+    /// Delete.
+    Delete {
+        /// Id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -50,6 +98,15 @@ enum TenantCommand {
     Import {
         /// The tenant file.
         file: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Write the tenant as a tenant.yaml that `tenant import` reads back (client secrets
+    /// are stored hashed and not exported).
+    Export {
+        /// Output file [default: standard output].
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -138,6 +195,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenant {
+            command: TenantCommand::Export { output, server },
+        } => {
+            let state = admin_state(&server).await?;
+            let yaml = portcullis_server::admin::export(&state).await?;
+            match output {
+                Some(path) => std::fs::write(&path, yaml)?,
+                None => print!("{yaml}"),
+            }
+            Ok(())
+        }
+        Command::Clients(args) => manage("clients", args).await,
+        Command::Apis(args) => manage("resource-servers", args).await,
+        Command::Users(args) => manage("users", args).await,
+        Command::Grants(args) => manage("client-grants", args).await,
+        Command::Tenant {
             command: TenantCommand::Import { file, server },
         } => {
             let mut settings = server.settings()?;
@@ -152,4 +224,87 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The application state on the configured database, without demo or tenant file.
+async fn admin_state(server: &ServerArgs) -> anyhow::Result<portcullis_server::state::AppState> {
+    let mut settings = server.settings()?;
+    settings.demo = false;
+    settings.tenant = None;
+    let issuer = portcullis_server::issuer_for(&settings, settings.listen);
+    let (state, report) =
+        portcullis_server::build(settings, &issuer, Arc::new(SystemClock)).await?;
+    for notice in &report.notices {
+        eprintln!("{notice}");
+    }
+    Ok(state)
+}
+
+async fn manage(resource: &str, args: ManageArgs) -> anyhow::Result<()> {
+    use portcullis_server::admin::call;
+    let state = admin_state(&args.server).await?;
+    let parse = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| anyhow::anyhow!("the JSON body does not parse: {e}"))
+    };
+    let encode = |id: &str| {
+        id.replace('%', "%25")
+            .replace('/', "%2F")
+            .replace('|', "%7C")
+            .replace('?', "%3F")
+            .replace('#', "%23")
+    };
+    let (status, body) = match args.action {
+        Action::List => {
+            call(
+                &state,
+                Method::GET,
+                &format!("{resource}?per_page=100"),
+                None,
+            )
+            .await?
+        }
+        Action::Get { id } => {
+            call(
+                &state,
+                Method::GET,
+                &format!("{resource}/{}", encode(&id)),
+                None,
+            )
+            .await?
+        }
+        Action::Create { json } => {
+            call(&state, Method::POST, resource, Some(parse(&json)?)).await?
+        }
+        Action::Update { id, json } => {
+            call(
+                &state,
+                Method::PATCH,
+                &format!("{resource}/{}", encode(&id)),
+                Some(parse(&json)?),
+            )
+            .await?
+        }
+        Action::Delete { id } => {
+            call(
+                &state,
+                Method::DELETE,
+                &format!("{resource}/{}", encode(&id)),
+                None,
+            )
+            .await?
+        }
+    };
+    if !status.is_success() {
+        anyhow::bail!(
+            "{}",
+            body.get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or(status.as_str())
+        );
+    }
+    if !body.is_null() {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    }
+    Ok(())
 }

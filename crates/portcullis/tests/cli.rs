@@ -131,3 +131,121 @@ fn the_generated_master_key_file_is_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+const CHEAP: [(&str, &str); 2] = [
+    ("PORTCULLIS_PASSWORD_HASHING__MEMORY_KIB", "1024"),
+    ("PORTCULLIS_PASSWORD_HASHING__ITERATIONS", "1"),
+];
+
+fn ok(o: Output) -> String {
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn resources_are_managed_from_the_command_line_with_the_management_api_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let api: serde_json::Value = serde_json::from_str(&ok(portcullis(&["apis", "create", r#"{"name":"Orders","identifier":"https://orders.example/","scopes":[{"value":"read:orders"}]}"#], d, &CHEAP))).unwrap();
+    assert!(api["id"].as_str().unwrap().starts_with("rs_"));
+    let client: serde_json::Value = serde_json::from_str(&ok(portcullis(
+        &[
+            "clients",
+            "create",
+            r#"{"name":"Shop","app_type":"non_interactive","grant_types":["client_credentials"]}"#,
+        ],
+        d,
+        &CHEAP,
+    )))
+    .unwrap();
+    assert!(
+        client["client_secret"].as_str().unwrap().len() >= 32,
+        "the secret is shown once"
+    );
+    let id = client["client_id"].as_str().unwrap();
+    ok(portcullis(
+        &[
+            "grants",
+            "create",
+            &format!(
+                r#"{{"client_id":"{id}","audience":"https://orders.example/","scope":["read:orders"]}}"#
+            ),
+        ],
+        d,
+        &CHEAP,
+    ));
+    let user: serde_json::Value = serde_json::from_str(&ok(portcullis(
+        &[
+            "users",
+            "create",
+            r#"{"email":"eve@example.com","password":"a long password"}"#,
+        ],
+        d,
+        &CHEAP,
+    )))
+    .unwrap();
+    let user_id = user["user_id"].as_str().unwrap();
+    let updated = ok(portcullis(
+        &["users", "update", user_id, r#"{"blocked":true}"#],
+        d,
+        &CHEAP,
+    ));
+    assert!(updated.contains("\"blocked\": true"));
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(portcullis(&["clients", "list"], d, &CHEAP))).unwrap();
+    assert!(list.as_array().unwrap().iter().any(|c| c["name"] == "Shop"));
+
+    let bad = portcullis(
+        &[
+            "clients",
+            "create",
+            r#"{"name":"X","callbacks":["javascript:alert(1)"]}"#,
+        ],
+        d,
+        &CHEAP,
+    );
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("callbacks[0]"), "{}", text(&bad));
+    ok(portcullis(&["clients", "delete", id], d, &CHEAP));
+    assert!(
+        !portcullis(&["clients", "get", id], d, &CHEAP)
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn tenant_export_round_trips_with_import() {
+    let first = tempfile::tempdir().unwrap();
+    std::fs::write(
+        first.path().join("t.yaml"),
+        "clients:\n  - {name: Web, client_id: web, client_secret: web-secret-0123456789-abcdefghijklmnopq, callbacks: ['https://w.example/cb'], refresh_token: {rotation_type: rotating, expiration_type: expiring, leeway: 5}}\n  - {name: M2M, client_id: m2m, app_type: non_interactive, grant_types: [client_credentials]}\nresourceServers:\n  - {name: API, identifier: 'https://api.example/', scopes: [{value: 'read:x', description: Read X}], allow_offline_access: true}\nclientGrants:\n  - {client_id: m2m, audience: 'https://api.example/', scope: ['read:x']}\nusers:\n  - {email: a@example.com, password: a long password, name: Ada}\n",
+    )
+    .unwrap();
+    ok(portcullis(
+        &["tenant", "import", "t.yaml"],
+        first.path(),
+        &CHEAP,
+    ));
+    let exported = ok(portcullis(&["tenant", "export"], first.path(), &CHEAP));
+    assert!(
+        exported.contains("password_hash: $argon2id$") && !exported.contains("a long password")
+    );
+    assert!(
+        !exported.contains("web-secret"),
+        "secrets are stored hashed, never exported"
+    );
+
+    let second = tempfile::tempdir().unwrap();
+    std::fs::write(second.path().join("t.yaml"), &exported).unwrap();
+    ok(portcullis(
+        &["tenant", "import", "t.yaml"],
+        second.path(),
+        &CHEAP,
+    ));
+    assert_eq!(
+        ok(portcullis(&["tenant", "export"], second.path(), &CHEAP)),
+        exported
+    );
+}

@@ -12,6 +12,7 @@ pub mod response;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+pub use axum::http::Method;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
