@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end tests with clients we did not write: openid-client (over HTTP) and Debian's
-# Chromium driven by playwright-core. Works from a fresh clone: installs what is missing
-# (Chromium from apt, the npm packages from package-lock.json), builds the server, and runs
-# `node --test`, whose exit status is this script's.
+# End-to-end tests with clients we did not write: openid-client (over HTTP), Auth0's Node SDK
+# (the Management API) and Debian's Chromium driven by playwright-core. Works from a fresh
+# clone: installs what is missing (Chromium from apt, the npm packages from
+# package-lock.json), builds the server, and runs `node --test`, whose exit status is this
+# script's.
 #
 #   bash tests/e2e/run.sh                 # build target/debug/portcullis and test it
 #   PORTCULLIS_TEST_BIN=path bash tests/e2e/run.sh   # test an existing binary, build nothing

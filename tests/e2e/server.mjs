@@ -42,6 +42,19 @@ export function binaryPath() {
 }
 
 const READY = /Portcullis is listening\. Issuer: (\S+)/;
+/** What the server prints once, on a first start, about its Management API client. */
+const BOOTSTRAP = /created the Management API client:\s+client_id\s+(\S+)\s+client_secret\s+(\S+)\s+audience\s+(\S+)/;
+
+/**
+ * The bootstrap Management API client (every Management scope) from a server's output, or
+ * undefined when it was not created on this start.
+ * @param {string} output
+ * @returns {{clientId: string, clientSecret: string, audience: string} | undefined}
+ */
+export function bootstrapManagementClient(output) {
+  const m = BOOTSTRAP.exec(output);
+  return m ? { clientId: m[1], clientSecret: m[2], audience: m[3] } : undefined;
+}
 
 /**
  * Spawns `portcullis serve` on 127.0.0.1 with a free port and waits for its issuer line.
@@ -52,7 +65,7 @@ const READY = /Portcullis is listening\. Issuer: (\S+)/;
  * @param {number} [options.readyTimeoutMs=60000]
  * @param {Record<string,string>} [options.env] extra environment variables.
  * @param {string} [options.tenant=TENANT_FILE] the tenant file to load (an absolute path).
- * @returns {Promise<{issuer: string, origin: string, logs: () => string, stop: () => Promise<void>}>}
+ * @returns {Promise<{issuer: string, origin: string, management: ReturnType<typeof bootstrapManagementClient>, logs: () => string, stop: () => Promise<void>}>}
  */
 export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_000, env = {}, tenant = TENANT_FILE } = {}) {
   const bin = binaryPath();
@@ -122,6 +135,8 @@ export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_0
   return {
     issuer,
     origin: new URL(issuer).origin,
+    // Printed before the issuer line, so already in the output.
+    management: bootstrapManagementClient(output),
     logs: () => output,
     async stop() {
       if (stopped) return;

@@ -18,6 +18,10 @@ pub struct Session {
     pub last_seen_at: OffsetDateTime,
     /// Absolute end of the session.
     pub expires_at: OffsetDateTime,
+    /// The IP address the user logged in from.
+    pub initial_ip: Option<String>,
+    /// The browser's `User-Agent` at login.
+    pub user_agent: Option<String>,
 }
 
 /// SSO session lifetimes (Auth0: idle ≤ 3 d, absolute ≤ 30 d for self-service tenants).

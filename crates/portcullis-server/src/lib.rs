@@ -178,7 +178,8 @@ pub async fn serve(
     let (state, report) = build(settings, &issuer, clock).await?;
     on_ready(&issuer, &report);
     let purge = tokio::spawn(purge_loop(state.clone()));
-    let app = http::router(state);
+    // Peer addresses feed tenant logs and the per-IP refresh rate limit.
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;

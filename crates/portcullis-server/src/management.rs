@@ -13,7 +13,8 @@ use crate::crypto;
 use crate::state::AppState;
 
 /// The Management API scopes this server knows, with what each allows.
-pub const SCOPES: [(&str, &str); 22] = [
+pub const SCOPES: [(&str, &str); 23] = [
+    ("read:signing_keys", "Read signing keys"),
     ("read:users", "Read users"),
     ("create:users", "Create users"),
     ("update:users", "Update users"),

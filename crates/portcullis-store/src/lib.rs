@@ -174,6 +174,15 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_session(&self, session: &Session, token_hash: &TokenHash) -> StoreResult<()>;
     /// The session whose cookie hashes to `token_hash`.
     async fn find_session(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>>;
+    /// Remembers that a client got a code from a session.
+    async fn record_session_client(
+        &self,
+        session_id: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// The clients that got codes from a session, first first.
+    async fn session_clients(&self, session_id: &str) -> StoreResult<Vec<String>>;
     /// Ends a session.
     async fn delete_session(&self, id: &str) -> StoreResult<()>;
     /// Records use of a session (idle lifetime).

@@ -249,6 +249,8 @@ fn session(auth_age: i64, now: OffsetDateTime) -> Session {
         auth_time: now - Duration::seconds(auth_age),
         last_seen_at: now,
         expires_at: now + Duration::days(1),
+        initial_ip: None,
+        user_agent: None,
     }
 }
 

@@ -318,6 +318,10 @@ async fn issue_code(
         expires_at: now + code::LIFETIME,
     };
     state.store.insert_code(&code.hash(), &record, now).await?;
+    state
+        .store
+        .record_session_client(&session.id, &req.client_id, now)
+        .await?;
     Ok(AuthorizationResponse::new(
         state,
         req.target.clone(),

@@ -36,6 +36,7 @@ pub async fn submit(
     password: String,
     previous_session_cookie: Option<&str>,
     ip: Option<std::net::IpAddr>,
+    user_agent: Option<&str>,
 ) -> Result<LoginResult, Internal> {
     let user = state.store.find_user_by_email(username).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -67,6 +68,8 @@ pub async fn submit(
         auth_time: now,
         last_seen_at: now,
         expires_at: now + state.settings.sessions.absolute,
+        initial_ip: ip.map(|ip| ip.to_string()),
+        user_agent: user_agent.map(|ua| ua.chars().take(512).collect()),
     };
     state.store.insert_session(&session, &cookie.hash()).await?;
     state.store.record_login(&user.id, now).await?;

@@ -8,7 +8,8 @@ use crate::helpers::*;
 
 const ADMIN: &str = "admin-app";
 const ADMIN_SECRET: &str = "admin-app-secret-0123456789-abcdefghijklm";
-const ALL: [&str; 22] = [
+const ALL: [&str; 23] = [
+    "read:signing_keys",
     "read:users",
     "create:users",
     "update:users",
@@ -708,4 +709,24 @@ async fn logs_can_be_listed_and_filtered_by_type() {
         api.get("/api/v2/logs?q=user_id%3Ax").await.0,
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn signing_keys_are_listed_with_their_state() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let (status, keys) = api.get("/api/v2/keys/signing").await;
+    assert_eq!(status, StatusCode::OK);
+    let jwks: Value = app
+        .backend()
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys[0]["kid"], jwks["keys"][0]["kid"]);
+    assert_eq!(keys[0]["current"], true);
+    assert!(keys.to_string().find("PRIVATE").is_none());
 }

@@ -316,7 +316,8 @@ impl Store for SqliteStore {
 
     async fn insert_session(&self, session: &Session, token_hash: &TokenHash) -> StoreResult<()> {
         sqlx::query(
-            "insert into sessions (id, token_hash, user_id, auth_time, last_seen_at, expires_at, created_at) values (?, ?, ?, ?, ?, ?, ?)",
+            "insert into sessions (id, token_hash, user_id, auth_time, last_seen_at, expires_at, created_at, initial_ip, user_agent)
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&session.id)
         .bind(token_hash.as_str())
@@ -325,6 +326,8 @@ impl Store for SqliteStore {
         .bind(ts(session.last_seen_at))
         .bind(ts(session.expires_at))
         .bind(ts(session.auth_time))
+        .bind(&session.initial_ip)
+        .bind(&session.user_agent)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -338,6 +341,33 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn record_session_client(
+        &self,
+        session_id: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        sqlx::query("insert into session_clients (session_id, client_id, first_used_at) values (?, ?, ?) on conflict do nothing")
+            .bind(session_id)
+            .bind(client_id)
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    async fn session_clients(&self, session_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "select client_id from session_clients where session_id = ? order by first_used_at",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn delete_session(&self, id: &str) -> StoreResult<()> {

@@ -130,6 +130,8 @@ pub(super) fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
         auth_time: from_ts(row.get("auth_time"))?,
         last_seen_at: from_ts(row.get("last_seen_at"))?,
         expires_at: from_ts(row.get("expires_at"))?,
+        initial_ip: row.get("initial_ip"),
+        user_agent: row.get("user_agent"),
     })
 }
 

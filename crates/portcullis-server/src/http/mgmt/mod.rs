@@ -6,6 +6,7 @@
 
 mod client_grants;
 mod clients;
+mod keys;
 mod logs;
 mod resource_servers;
 mod users;
@@ -33,6 +34,9 @@ pub fn routes() -> Router<AppState> {
         .merge(client_grants::routes())
         .merge(users::routes())
         .merge(logs::routes())
+        .merge(keys::routes())
+        // Auth0 answers unknown Management API paths with its JSON error, which SDKs parse.
+        .route("/api/v2/{*rest}", axum::routing::any(not_found))
 }
 
 /// A Management API error, in Auth0's shape.
@@ -255,4 +259,8 @@ pub fn iso(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .format(&f)
         .unwrap_or_default()
+}
+
+async fn not_found() -> MgmtError {
+    MgmtError::not_found("not_found", "Not Found")
 }

@@ -30,10 +30,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2/sessions/{id}", delete(end_session))
 }
 
-/// Auth0's user representation.
+/// Auth0's user representation; unset fields are left out, as Auth0 does.
 fn to_json(v: &UserView) -> Value {
     let u = &v.user;
-    json!({
+    let mut user = json!({
         "user_id": u.sub(),
         "email": u.email,
         "email_verified": u.email_verified,
@@ -50,7 +50,11 @@ fn to_json(v: &UserView) -> Value {
         "last_login": v.last_login.map(iso),
         "logins_count": v.logins_count,
         "identities": [{"connection": DATABASE_CONNECTION, "provider": user::DATABASE_STRATEGY, "user_id": u.id, "isSocial": false}],
-    })
+    });
+    if let Some(o) = user.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
+    user
 }
 
 /// The id in a path: `auth0|abc` or `abc`.
@@ -69,6 +73,8 @@ async fn find(state: &AppState, id: &str) -> Result<UserView, MgmtError> {
 fn metadata(body: &Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, MgmtError> {
     match body.get(key) {
         None => Ok(None),
+        // The SDK's types allow null: no metadata.
+        Some(Value::Null) => Ok(Some(Map::new())),
         Some(Value::Object(m)) => Ok(Some(m.clone())),
         Some(_) => Err(MgmtError::invalid_body(format!("{key} must be an object"))),
     }
@@ -292,11 +298,15 @@ async fn update(
     if let Some(b) = flag("email_verified")? {
         u.email_verified = b;
     }
-    if let Some(patch) = metadata(&body, "app_metadata")? {
-        merge(&mut u.app_metadata, patch);
-    }
-    if let Some(patch) = metadata(&body, "user_metadata")? {
-        merge(&mut u.user_metadata, patch);
+    for (key, target) in [
+        ("app_metadata", &mut u.app_metadata),
+        ("user_metadata", &mut u.user_metadata),
+    ] {
+        match (body.get(key), metadata(&body, key)?) {
+            (Some(Value::Null), _) => target.clear(),
+            (_, Some(patch)) => merge(target, patch),
+            (_, None) => {}
+        }
     }
     u.updated_at = state.now();
     state
@@ -350,18 +360,28 @@ async fn sessions(
     caller.require("read:sessions")?;
     let u = find(&state, &id).await?;
     let idle = state.settings.sessions.idle;
-    let list: Vec<Value> = state
+    let mut list = Vec::new();
+    for s in state
         .store
         .list_user_sessions(&u.user.id, state.now())
         .await?
-        .iter()
-        .map(|s| {
-            json!({
+    {
+        let clients: Vec<Value> = state
+            .store
+            .session_clients(&s.id)
+            .await?
+            .into_iter()
+            .map(|c| json!({"client_id": c}))
+            .collect();
+        list.push(json!({
                 "id": s.id, "user_id": u.user.sub(), "authenticated_at": iso(s.auth_time), "created_at": iso(s.auth_time),
-                "last_interacted_at": iso(s.last_seen_at), "idle_expires_at": iso(s.last_seen_at + idle), "expires_at": iso(s.expires_at),
-            })
-        })
-        .collect();
+                "updated_at": iso(s.last_seen_at), "last_interacted_at": iso(s.last_seen_at),
+                "idle_expires_at": iso(s.last_seen_at + idle), "expires_at": iso(s.expires_at),
+                "clients": clients,
+                "device": {"initial_ip": s.initial_ip, "last_ip": s.initial_ip, "last_user_agent": s.user_agent},
+                "authentication": {"methods": [{"name": "pwd", "type": "password", "timestamp": iso(s.auth_time)}]},
+        }));
+    }
     Ok(Json(json!({"sessions": list, "next": null})).into_response())
 }
 

@@ -63,6 +63,9 @@ pub async fn post(
         password,
         previous.as_deref(),
         ip,
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
     )
     .await?
     {
