@@ -13,7 +13,13 @@ use crate::crypto;
 use crate::state::AppState;
 
 /// The Management API scopes this server knows, with what each allows.
-pub const SCOPES: [(&str, &str); 23] = [
+pub const SCOPES: [(&str, &str); 26] = [
+    ("read:client_credentials", "Read applications' public keys"),
+    ("create:client_credentials", "Add applications' public keys"),
+    (
+        "delete:client_credentials",
+        "Remove applications' public keys",
+    ),
     ("read:signing_keys", "Read signing keys"),
     ("read:users", "Read users"),
     ("create:users", "Create users"),

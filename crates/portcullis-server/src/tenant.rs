@@ -26,6 +26,17 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
     };
     let mut generated = Vec::new();
     for spec in &file.clients {
+        if let Some(bad) = spec
+            .credentials
+            .iter()
+            .find(|c| !crate::flows::token::credential_parses(c))
+        {
+            anyhow::bail!(
+                "clients ({:?}): credential {:?} is not a valid public key",
+                spec.name,
+                bad.name
+            );
+        }
         let client_id = spec
             .client_id
             .clone()

@@ -8,7 +8,10 @@ use crate::helpers::*;
 
 const ADMIN: &str = "admin-app";
 const ADMIN_SECRET: &str = "admin-app-secret-0123456789-abcdefghijklm";
-const ALL: [&str; 23] = [
+const ALL: [&str; 26] = [
+    "read:client_credentials",
+    "create:client_credentials",
+    "delete:client_credentials",
     "read:signing_keys",
     "read:users",
     "create:users",
@@ -729,4 +732,169 @@ async fn signing_keys_are_listed_with_their_state() {
     assert_eq!(keys[0]["kid"], jwks["keys"][0]["kid"]);
     assert_eq!(keys[0]["current"], true);
     assert!(keys.to_string().find("PRIVATE").is_none());
+}
+
+#[tokio::test]
+async fn every_endpoint_needs_a_token_and_its_own_scope() {
+    let app = TestApp::spawn().await;
+    let endpoints: [(&str, &str, &str); 28] = [
+        ("GET", "/api/v2/clients", "read:clients"),
+        ("POST", "/api/v2/clients", "create:clients"),
+        ("GET", "/api/v2/clients/web-app", "read:clients"),
+        ("PATCH", "/api/v2/clients/web-app", "update:clients"),
+        ("DELETE", "/api/v2/clients/web-app", "delete:clients"),
+        (
+            "POST",
+            "/api/v2/clients/web-app/rotate-secret",
+            "update:client_keys",
+        ),
+        (
+            "GET",
+            "/api/v2/clients/web-app/credentials",
+            "read:client_credentials",
+        ),
+        (
+            "POST",
+            "/api/v2/clients/web-app/credentials",
+            "create:client_credentials",
+        ),
+        (
+            "GET",
+            "/api/v2/clients/web-app/credentials/x",
+            "read:client_credentials",
+        ),
+        (
+            "DELETE",
+            "/api/v2/clients/web-app/credentials/x",
+            "delete:client_credentials",
+        ),
+        ("GET", "/api/v2/resource-servers", "read:resource_servers"),
+        (
+            "POST",
+            "/api/v2/resource-servers",
+            "create:resource_servers",
+        ),
+        ("GET", "/api/v2/resource-servers/x", "read:resource_servers"),
+        (
+            "PATCH",
+            "/api/v2/resource-servers/x",
+            "update:resource_servers",
+        ),
+        (
+            "DELETE",
+            "/api/v2/resource-servers/x",
+            "delete:resource_servers",
+        ),
+        ("GET", "/api/v2/client-grants", "read:client_grants"),
+        ("POST", "/api/v2/client-grants", "create:client_grants"),
+        ("PATCH", "/api/v2/client-grants/x", "update:client_grants"),
+        ("DELETE", "/api/v2/client-grants/x", "delete:client_grants"),
+        ("GET", "/api/v2/users", "read:users"),
+        ("POST", "/api/v2/users", "create:users"),
+        ("GET", "/api/v2/users-by-email?email=a%40b.c", "read:users"),
+        ("PATCH", "/api/v2/users/auth0%7Cx", "update:users"),
+        ("DELETE", "/api/v2/users/auth0%7Cx", "delete:users"),
+        (
+            "GET",
+            "/api/v2/users/auth0%7Cx/refresh-tokens",
+            "read:refresh_tokens",
+        ),
+        (
+            "DELETE",
+            "/api/v2/refresh-tokens/x",
+            "delete:refresh_tokens",
+        ),
+        ("GET", "/api/v2/users/auth0%7Cx/sessions", "read:sessions"),
+        ("GET", "/api/v2/logs", "read:logs"),
+    ];
+    let others = [
+        ("DELETE", "/api/v2/sessions/x", "delete:sessions"),
+        ("GET", "/api/v2/keys/signing", "read:signing_keys"),
+    ];
+    // A token with every scope but the one each call needs.
+    for (method, path, scope) in endpoints.iter().chain(others.iter()) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let anonymous = app
+            .backend()
+            .request(method.clone(), app.url(path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            anonymous.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a token"
+        );
+        let without: Vec<&str> = ALL.iter().copied().filter(|s| s != scope).collect();
+        let api = Api {
+            app: &app,
+            token: token(&app, &without.join(" ")).await,
+        };
+        let (status, body) = api.call(method.clone(), path, Some(json!({}))).await;
+        assert_eq!(
+            (status, body["errorCode"].as_str()),
+            (StatusCode::FORBIDDEN, Some("insufficient_scope")),
+            "{method} {path} without {scope}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn public_keys_can_be_added_to_and_removed_from_a_client() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::KeyPair as _;
+    let der = pair.public_key().as_der().unwrap();
+    use base64::Engine;
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der.as_ref())
+    );
+    let (status, e) = api.post(&format!("/api/v2/clients/{M2M}/credentials"), json!({"credential_type": "public_key", "name": "bad", "pem": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let (status, created) = api
+        .post(
+            &format!("/api/v2/clients/{M2M}/credentials"),
+            json!({"credential_type": "public_key", "name": "ci key", "pem": pem, "alg": "RS256"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let cred = created["id"].as_str().unwrap().to_owned();
+    let (_, client) = api.get(&format!("/api/v2/clients/{M2M}")).await;
+    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(
+        !client.to_string().contains("BEGIN PUBLIC KEY"),
+        "key material is not echoed"
+    );
+    let r = app
+        .token(
+            &[("grant_type", "client_credentials"), ("audience", API)],
+            Some((M2M, M2M_SECRET)),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "pinned to private_key_jwt: the secret is gone"
+    );
+    assert_eq!(
+        api.get(&format!("/api/v2/clients/{M2M}/credentials"))
+            .await
+            .1[0]["name"],
+        "ci key"
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v2/clients/{M2M}/credentials/{cred}"))
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.get(&format!("/api/v2/clients/{M2M}/credentials/{cred}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -78,3 +78,14 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str) -> Resul
     }
     Ok(())
 }
+
+/// Whether a registered credential's key material parses as a verification key.
+pub fn credential_parses(credential: &ClientCredential) -> bool {
+    let text = credential.public_key.trim();
+    if text.starts_with('{') {
+        return serde_json::from_str::<jsonwebtoken::jwk::Jwk>(text)
+            .is_ok_and(|j| DecodingKey::from_jwk(&j).is_ok());
+    }
+    DecodingKey::from_rsa_pem(text.as_bytes()).is_ok()
+        || DecodingKey::from_ec_pem(text.as_bytes()).is_ok()
+}

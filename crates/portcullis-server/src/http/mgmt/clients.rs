@@ -24,6 +24,14 @@ pub fn routes() -> Router<AppState> {
             get(read).patch(update).delete(remove),
         )
         .route("/api/v2/clients/{id}/rotate-secret", post(rotate_secret))
+        .route(
+            "/api/v2/clients/{id}/credentials",
+            get(list_credentials).post(add_credential),
+        )
+        .route(
+            "/api/v2/clients/{id}/credentials/{credential_id}",
+            get(read_credential).delete(remove_credential),
+        )
 }
 
 /// Auth0's client representation (never the secret hash or key material).
@@ -261,4 +269,97 @@ async fn rotate_secret(
     client.secret_hash = Some(secret.hash());
     state.store.save_client(&client, state.now()).await?;
     Ok(Json(to_json(&client, Some(secret.expose()))).into_response())
+}
+
+fn credential_json(k: &portcullis_core::client::ClientCredential) -> Value {
+    json!({"id": k.id, "name": k.name, "credential_type": "public_key", "alg": k.alg, "kid": k.kid})
+}
+
+async fn list_credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, MgmtError> {
+    caller.require("read:client_credentials")?;
+    let client = find(&state, &id).await?;
+    Ok(Json(
+        client
+            .credentials
+            .iter()
+            .map(credential_json)
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+async fn read_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, credential_id)): Path<(String, String)>,
+) -> Result<Response, MgmtError> {
+    caller.require("read:client_credentials")?;
+    let client = find(&state, &id).await?;
+    let credential = client
+        .credentials
+        .iter()
+        .find(|c| c.id == credential_id)
+        .ok_or_else(|| {
+            MgmtError::not_found("inexistent_credential", "The credential does not exist")
+        })?;
+    Ok(Json(credential_json(credential)).into_response())
+}
+
+/// Adds a public key (Auth0 body: `credential_type: public_key`, `name`, `pem`, `alg`,
+/// `kid`; or `jwk`). A client gaining its first key is switched to `private_key_jwt` and
+/// loses its secret: it is pinned to one method.
+async fn add_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, MgmtError> {
+    caller.require("create:client_credentials")?;
+    let mut client = find(&state, &id).await?;
+    let body = object(&body)?;
+    // Validated as a one-credential client by the tenant-file rules.
+    let probe = json!({"name": "probe", "client_authentication_methods": {"private_key_jwt": {"credentials": [Value::Object(body)]}}});
+    let spec = validate(match &probe {
+        Value::Object(m) => m,
+        _ => return Err(MgmtError::invalid_body("the body must be a JSON object")),
+    })?;
+    let mut credential = spec
+        .credentials
+        .into_iter()
+        .next()
+        .ok_or_else(|| MgmtError::invalid_body("a credential is required"))?;
+    credential.id = format!("cred_{}", crypto::random_id::<12>());
+    if !crate::flows::token::credential_parses(&credential) {
+        return Err(MgmtError::invalid_body(
+            "credential.pem is not a valid public key",
+        ));
+    }
+    client.credentials.push(credential.clone());
+    client.token_endpoint_auth_method = TokenEndpointAuthMethod::PrivateKeyJwt;
+    client.secret_hash = None;
+    state.store.save_client(&client, state.now()).await?;
+    Ok((StatusCode::CREATED, Json(credential_json(&credential))).into_response())
+}
+
+async fn remove_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, credential_id)): Path<(String, String)>,
+) -> Result<Response, MgmtError> {
+    caller.require("delete:client_credentials")?;
+    let mut client = find(&state, &id).await?;
+    let before = client.credentials.len();
+    client.credentials.retain(|c| c.id != credential_id);
+    if client.credentials.len() == before {
+        return Err(MgmtError::not_found(
+            "inexistent_credential",
+            "The credential does not exist",
+        ));
+    }
+    state.store.save_client(&client, state.now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
