@@ -60,9 +60,10 @@ pub async fn build(
     let mut report = StartupReport::default();
     let store = open_store(&settings).await?;
     let (master, notice) = MasterKey::load(&settings.master_key)?;
+    let master = Arc::new(master);
     report.notices.extend(notice);
     let now = clock.now();
-    let keys = SigningKeys::load_or_create(store.as_ref(), &master, now)
+    let keys = SigningKeys::load_or_create(store.as_ref(), master.clone(), now)
         .await
         .context("signing keys")?;
     let csrf = node_secret(store.as_ref(), &master, "csrf key", now).await?;
@@ -189,9 +190,13 @@ pub async fn serve(
 
 /// Deletes expired codes, transactions and sessions every minute.
 async fn purge_loop(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    // Every 30 s: the keys (a rotation made on another node), then the housekeeping.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
     loop {
         tick.tick().await;
+        if let Err(e) = state.keys.reload(state.store.as_ref()).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
         if let Err(e) = state.store.purge_expired(state.now()).await {
             tracing::warn!(error = %e, "purging expired records failed");
         }

@@ -13,7 +13,9 @@ use crate::crypto;
 use crate::state::AppState;
 
 /// The Management API scopes this server knows, with what each allows.
-pub const SCOPES: [(&str, &str); 26] = [
+pub const SCOPES: [(&str, &str); 28] = [
+    ("create:signing_keys", "Rotate signing keys"),
+    ("update:signing_keys", "Rotate signing keys"),
     ("read:client_credentials", "Read applications' public keys"),
     ("create:client_credentials", "Add applications' public keys"),
     (

@@ -288,6 +288,15 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stores a signing key.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Rotates in one transaction: `next` becomes current, current becomes previous,
+    /// `new_next` is stored as next, and previous keys rotated out before `retire_before`
+    /// are retired (no token they signed can still be valid).
+    async fn rotate_signing_keys(
+        &self,
+        new_next: &SigningKeyRecord,
+        now: OffsetDateTime,
+        retire_before: OffsetDateTime,
+    ) -> StoreResult<()>;
 
     /// A node secret, created with `value` if absent; returns the stored value, so that
     /// nodes racing on first start all end up with the same secret.

@@ -45,6 +45,19 @@ enum Command {
     Users(ManageArgs),
     /// Client grants (Management API `client-grants`).
     Grants(ManageArgs),
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the signing keys and their states.
+    List(ServerArgs),
+    /// Rotate: the published next key becomes current (running nodes follow within 30 s).
+    Rotate(ServerArgs),
 }
 
 /// A Management API resource from the command line: the database given by the usual
@@ -203,6 +216,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => std::fs::write(&path, yaml)?,
                 None => print!("{yaml}"),
             }
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let (server, method, path) = match command {
+                KeysCommand::List(s) => (s, Method::GET, "keys/signing"),
+                KeysCommand::Rotate(s) => (s, Method::POST, "keys/signing/rotate"),
+            };
+            let state = admin_state(&server).await?;
+            let (status, body) = portcullis_server::admin::call(&state, method, path, None).await?;
+            if !status.is_success() {
+                anyhow::bail!(
+                    "{}",
+                    body.get("message")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or(status.as_str())
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }
         Command::Clients(args) => manage("clients", args).await,

@@ -5,6 +5,7 @@
 //! re-parses the private key on every signature); verification uses jsonwebtoken.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
@@ -51,81 +52,89 @@ struct ActiveKey {
     pair: KeyPair,
 }
 
-/// The signing keys in use.
-pub struct SigningKeys {
+/// One consistent set of keys: the current signing key and every published key.
+struct KeySet {
     current: ActiveKey,
     jwks: JwkSet,
     verifiers: HashMap<String, DecodingKey>,
 }
 
+/// The signing keys in use. The set is swapped whole on reload or rotation, so a request
+/// always sees one consistent set.
+pub struct SigningKeys {
+    master: Arc<MasterKey>,
+    set: RwLock<Arc<KeySet>>,
+}
+
 impl SigningKeys {
-    /// Loads the keys, generating and storing the first one on an empty database.
+    /// Loads the keys, generating the current and the next key when missing (first start).
     pub async fn load_or_create(
         store: &dyn Store,
-        master: &MasterKey,
+        master: Arc<MasterKey>,
         now: OffsetDateTime,
     ) -> Result<Self, KeyError> {
-        let mut records = store.signing_keys().await?;
-        if !records.iter().any(|r| r.state == SigningKeyState::Current) {
-            let record = tokio::task::spawn_blocking(generate_rs256)
-                .await
-                .map_err(|_| KeyError::Sign)??;
-            let record = SigningKeyRecord {
-                private_key_enc: master.seal(SEAL_PURPOSE, &record.private_key_enc),
-                created_at: now,
-                ..record
-            };
-            store.insert_signing_key(&record).await?;
-            records = store.signing_keys().await?;
-        }
-        let mut current = None;
-        let mut jwks = JwkSet::default();
-        let mut verifiers = HashMap::new();
-        for r in &records {
-            let jwk: Jwk = serde_json::from_str(&r.public_jwk)
-                .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
-            let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
-                .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
-            verifiers.insert(r.kid.clone(), decoding);
-            jwks.keys.push(jwk);
-            if r.state == SigningKeyState::Current && current.is_none() {
-                let der = master
-                    .open(SEAL_PURPOSE, &r.private_key_enc)
-                    .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
-                let pair = KeyPair::from_pkcs8(&der)
-                    .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
-                current = Some(ActiveKey {
-                    kid: r.kid.clone(),
-                    pair,
-                });
+        for state in [SigningKeyState::Current, SigningKeyState::Next] {
+            if !store.signing_keys().await?.iter().any(|r| r.state == state) {
+                let record = new_key(&master, state, now).await?;
+                store.insert_signing_key(&record).await?;
             }
         }
-        let current = current
-            .ok_or_else(|| KeyError::Load("current".into(), "no current signing key".into()))?;
+        let set = load(store, &master).await?;
         Ok(Self {
-            current,
-            jwks,
-            verifiers,
+            master,
+            set: RwLock::new(Arc::new(set)),
         })
     }
 
-    /// The public JWK set.
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
+    /// Reloads from the store: how a node learns of a rotation made elsewhere.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), KeyError> {
+        let set = load(store, &self.master).await?;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        Ok(())
+    }
+
+    /// Rotates (Auth0's model): the published next key becomes current, so it was in the
+    /// JWKS before it signed anything; the current key becomes previous and stays published
+    /// until every token it signed has expired; a new next key is made. Returns the new
+    /// current kid.
+    pub async fn rotate(&self, store: &dyn Store, now: OffsetDateTime) -> Result<String, KeyError> {
+        let next = new_key(&self.master, SigningKeyState::Next, now).await?;
+        let retire_before = now
+            - time::Duration::seconds(
+                portcullis_core::resource_server::ResourceServer::MAX_TOKEN_LIFETIME,
+            );
+        store.rotate_signing_keys(&next, now, retire_before).await?;
+        self.reload(store).await?;
+        Ok(self.current_kid())
+    }
+
+    fn set(&self) -> Arc<KeySet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The kid of the key that signs now.
+    pub fn current_kid(&self) -> String {
+        self.set().current.kid.clone()
+    }
+
+    /// The public JWK set: current, next and previous keys.
+    pub fn jwks(&self) -> JwkSet {
+        self.set().jwks.clone()
     }
 
     /// Signs a claim set as an RS256 JWS with `typ: JWT` and the current `kid`.
     /// CPU-bound: call it from a blocking thread.
     pub fn sign(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.current.kid});
+        let set = self.set();
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": set.current.kid});
         let mut jws = URL_SAFE_NO_PAD.encode(header.to_string());
         jws.push('.');
         jws.push_str(
             &URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?),
         );
-        let mut signature = vec![0u8; self.current.pair.public_modulus_len()];
+        let mut signature = vec![0u8; set.current.pair.public_modulus_len()];
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        self.current
+        set.current
             .pair
             .sign(&RSA_PKCS1_SHA256, &rng, jws.as_bytes(), &mut signature)
             .map_err(|_| KeyError::Sign)?;
@@ -180,7 +189,8 @@ impl SigningKeys {
         let kid = header
             .kid
             .ok_or_else(|| VerifyError::Invalid("no kid".into()))?;
-        let key = self
+        let set = self.set();
+        let key = set
             .verifiers
             .get(&kid)
             .ok_or_else(|| VerifyError::Invalid("unknown kid".into()))?;
@@ -205,6 +215,57 @@ impl SigningKeys {
             .map(|d| d.claims)
             .map_err(|e| VerifyError::Invalid(e.to_string()))
     }
+}
+
+/// Reads every non-retired key: the current one with its private key, all as verifiers.
+async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError> {
+    let records = store.signing_keys().await?;
+    let mut current = None;
+    let mut jwks = JwkSet::default();
+    let mut verifiers = HashMap::new();
+    for r in &records {
+        let jwk: Jwk = serde_json::from_str(&r.public_jwk)
+            .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
+        let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
+            .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
+        verifiers.insert(r.kid.clone(), decoding);
+        jwks.keys.push(jwk);
+        if r.state == SigningKeyState::Current && current.is_none() {
+            let der = master
+                .open(SEAL_PURPOSE, &r.private_key_enc)
+                .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
+            let pair = KeyPair::from_pkcs8(&der)
+                .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
+            current = Some(ActiveKey {
+                kid: r.kid.clone(),
+                pair,
+            });
+        }
+    }
+    let current =
+        current.ok_or_else(|| KeyError::Load("current".into(), "no current signing key".into()))?;
+    Ok(KeySet {
+        current,
+        jwks,
+        verifiers,
+    })
+}
+
+/// A new sealed key record in `state`, generated on a blocking thread.
+async fn new_key(
+    master: &MasterKey,
+    state: SigningKeyState,
+    now: OffsetDateTime,
+) -> Result<SigningKeyRecord, KeyError> {
+    let record = tokio::task::spawn_blocking(generate_rs256)
+        .await
+        .map_err(|_| KeyError::Sign)??;
+    Ok(SigningKeyRecord {
+        private_key_enc: master.seal(SEAL_PURPOSE, &record.private_key_enc),
+        state,
+        created_at: now,
+        ..record
+    })
 }
 
 /// Generates an RSA-2048 key; returns a record whose `private_key_enc` is still the

@@ -8,7 +8,9 @@ use crate::helpers::*;
 
 const ADMIN: &str = "admin-app";
 const ADMIN_SECRET: &str = "admin-app-secret-0123456789-abcdefghijklm";
-const ALL: [&str; 26] = [
+const ALL: [&str; 28] = [
+    "create:signing_keys",
+    "update:signing_keys",
     "read:client_credentials",
     "create:client_credentials",
     "delete:client_credentials",
@@ -896,5 +898,71 @@ async fn public_keys_can_be_added_to_and_removed_from_a_client() {
             .await
             .0,
         StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn rotation_publishes_before_signing_and_keeps_the_previous_key() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let jwks = |app: &TestApp| {
+        let (http, url) = (app.backend(), app.url("/.well-known/jwks.json"));
+        async move {
+            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let (_, keys) = api.get("/api/v2/keys/signing").await;
+    let key = |state: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k[state] == true)
+            .unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (old, next) = (key("current"), key("next"));
+    assert_eq!(jwks(&app).await.len(), 2, "current and next are published");
+    let before = tokens_for(&app, WEB_APP, "openid read:items").await;
+    assert_eq!(
+        header(before["access_token"].as_str().unwrap())["kid"],
+        json!(old)
+    );
+
+    let (status, rotated) = api.post("/api/v2/keys/signing/rotate", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        rotated["kid"],
+        json!(next),
+        "the key that was published as next signs now"
+    );
+    let after = tokens_for(&app, WEB_APP, "openid read:items").await;
+    assert_eq!(
+        header(after["access_token"].as_str().unwrap())["kid"],
+        json!(next)
+    );
+    let published = jwks(&app).await;
+    assert_eq!(published.len(), 3, "previous, current and a new next");
+    assert!(published.contains(&old));
+    assert_eq!(
+        app.userinfo_status(before["access_token"].as_str().unwrap())
+            .await,
+        StatusCode::OK,
+        "tokens of the previous key stay valid"
+    );
+
+    // Another node on the same database signs with the new key.
+    let other = app.restart().await;
+    let from_other = tokens_for(&other, WEB_APP, "openid read:items").await;
+    assert_eq!(
+        header(from_other["access_token"].as_str().unwrap())["kid"],
+        json!(next)
     );
 }

@@ -649,6 +649,36 @@ impl Store for SqliteStore {
             .map_err(map_err)
     }
 
+    async fn rotate_signing_keys(
+        &self,
+        new_next: &SigningKeyRecord,
+        now: OffsetDateTime,
+        retire_before: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut conn = self.immediate().await?;
+        in_transaction(&mut conn, async |c| {
+            for sql in [
+                "update signing_keys set state = 'retired' where state = 'previous' and rotated_at < ?",
+                "update signing_keys set state = 'previous', rotated_at = ? where state = 'current'",
+            ] {
+                let t = if sql.contains("retired") { retire_before } else { now };
+                sqlx::query(sql).bind(ts(t)).execute(&mut *c).await.map_err(map_err)?;
+            }
+            sqlx::query("update signing_keys set state = 'current' where state = 'next'").execute(&mut *c).await.map_err(map_err)?;
+            sqlx::query("insert into signing_keys (kid, alg, private_key_enc, public_jwk, state, created_at) values (?, ?, ?, ?, 'next', ?)")
+                .bind(&new_next.kid)
+                .bind(&new_next.alg)
+                .bind(&new_next.private_key_enc)
+                .bind(&new_next.public_jwk)
+                .bind(ts(new_next.created_at))
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+                .map_err(map_err)
+        })
+        .await
+    }
+
     async fn node_secret(
         &self,
         name: &str,

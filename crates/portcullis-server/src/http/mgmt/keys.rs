@@ -1,5 +1,6 @@
-//! `/api/v2/keys/signing`: the signing keys and their states. Rotation comes with the key
-//! life cycle shared by every node (issue 6).
+//! `/api/v2/keys/signing`: the signing keys and their states, and rotation (Auth0's
+//! model: the published next key becomes current; other nodes pick it up within 30 s, and
+//! sign with the previous key until then, which stays published).
 
 use axum::Router;
 use axum::extract::State;
@@ -12,7 +13,9 @@ use super::{Caller, MgmtError, iso};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v2/keys/signing", get(list))
+    Router::new()
+        .route("/api/v2/keys/signing", get(list))
+        .route("/api/v2/keys/signing/rotate", axum::routing::post(rotate))
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, MgmtError> {
@@ -31,4 +34,18 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response,
         })
         .collect();
     Ok(Json(keys).into_response())
+}
+
+async fn rotate(State(state): State<AppState>, caller: Caller) -> Result<Response, MgmtError> {
+    caller.require("create:signing_keys")?;
+    caller.require("update:signing_keys")?;
+    let kid = state
+        .keys
+        .rotate(state.store.as_ref(), state.now())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "signing key rotation failed");
+            MgmtError::from(portcullis_store::StoreError::Unavailable(Box::new(e)))
+        })?;
+    Ok((axum::http::StatusCode::CREATED, Json(json!({"kid": kid}))).into_response())
 }
