@@ -966,3 +966,38 @@ async fn rotation_publishes_before_signing_and_keeps_the_previous_key() {
         json!(next)
     );
 }
+
+#[tokio::test]
+async fn a_user_token_for_the_management_audience_is_refused() {
+    let app = TestApp::spawn().await;
+    let audience = format!("{}api/v2/", app.issuer);
+    let browser = app.browser();
+    let params = with(
+        web_params(),
+        &[("audience", &audience), ("scope", "openid read:clients")],
+    );
+    let next = location(&browser.authorize(&params).await);
+    let next = location(&browser.login(&next, ALICE, PASSWORD).await);
+    let callback = location(&browser.consent(&next, "accept").await);
+    let tokens: Value = app
+        .exchange(&query(&callback)["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims(at)["scope"],
+        "openid read:clients",
+        "the user holds the scope…"
+    );
+    let user = Api {
+        app: &app,
+        token: at.to_owned(),
+    };
+    assert_eq!(
+        user.get("/api/v2/clients").await.0,
+        StatusCode::UNAUTHORIZED,
+        "…but only client-credentials tokens are accepted"
+    );
+}
