@@ -27,5 +27,6 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod tenant;
+pub mod throttle;
 pub mod token;
 pub mod user;

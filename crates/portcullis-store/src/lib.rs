@@ -393,6 +393,22 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<(Vec<LogEvent>, i64)>;
 
+    /// A throttling counter, if any.
+    async fn login_counter(
+        &self,
+        key: &str,
+    ) -> StoreResult<Option<portcullis_core::throttle::Counter>>;
+    /// Adds one to a throttling counter in one atomic statement (starting a new window when
+    /// the old one is over) and returns it.
+    async fn bump_login_counter(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> StoreResult<portcullis_core::throttle::Counter>;
+    /// Forgets a throttling counter.
+    async fn clear_login_counter(&self, key: &str) -> StoreResult<()>;
+
     /// Appends tenant log events.
     async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()>;
     /// The newest tenant log events, newest first.

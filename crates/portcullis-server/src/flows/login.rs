@@ -5,6 +5,7 @@ use portcullis_core::secret::OpaqueToken;
 use portcullis_core::session::Session;
 
 use portcullis_core::log::LogType;
+use portcullis_core::throttle;
 
 use super::Internal;
 use super::authorize::{self, Outcome, Resumed};
@@ -26,6 +27,11 @@ pub enum LoginResult {
     },
     /// Wrong credentials (or a blocked user): show the form again.
     Failed,
+    /// Too many failures: refused without checking, until then.
+    Throttled {
+        /// When attempts may resume.
+        until: time::OffsetDateTime,
+    },
 }
 
 /// Checks the credentials and, if right, rotates the session and advances the flow.
@@ -38,12 +44,38 @@ pub async fn submit(
     ip: Option<std::net::IpAddr>,
     user_agent: Option<&str>,
 ) -> Result<LoginResult, Internal> {
+    let now = state.now();
+    let client_id = Some(resumed.client.client_id.as_str());
+    // Throttling, the same whether the account exists or not.
+    let ip_text = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let (account_key, ip_key) = (
+        throttle::account_key(username, &ip_text),
+        throttle::ip_key(&ip_text),
+    );
+    if let Some(until) =
+        throttle::blocked_until(state.store.login_counter(&ip_key).await?, throttle::IP, now)
+    {
+        return Ok(LoginResult::Throttled { until });
+    }
+    // This attempt counts before the password is checked, in one atomic statement, so
+    // parallel guesses cannot get past the limit.
+    let attempt = state
+        .store
+        .bump_login_counter(&account_key, now, throttle::ACCOUNT_AND_IP.window)
+        .await?;
+    if attempt.failures > throttle::ACCOUNT_AND_IP.failures {
+        return Ok(LoginResult::Throttled {
+            until: attempt.window_start + throttle::ACCOUNT_AND_IP.window,
+        });
+    }
     let user = state.store.find_user_by_email(username).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = state.passwords.verify(password, stored).await;
-    let now = state.now();
-    let client_id = Some(resumed.client.client_id.as_str());
     let Some(user) = user.filter(|u| password_ok && !u.blocked) else {
+        state
+            .store
+            .bump_login_counter(&ip_key, now, throttle::IP.window)
+            .await?;
         let subject = Subject {
             client_id,
             user_id: None,
@@ -57,6 +89,7 @@ pub async fn submit(
         );
         return Ok(LoginResult::Failed);
     };
+    state.store.clear_login_counter(&account_key).await?;
     // Rotate: a new session (and cookie) at every login, the previous one ended.
     if let Some(previous) = authorize::active_session(state, previous_session_cookie).await? {
         state.store.delete_session(&previous.id).await?;

@@ -251,3 +251,111 @@ async fn the_session_cookie_is_rotated_at_login_and_the_old_one_stops_working() 
             .starts_with("/u/login")
     );
 }
+
+/// One login attempt in a fresh transaction; the status of the answer.
+async fn attempt(app: &TestApp, email: &str, password: &str) -> StatusCode {
+    let (browser, url) = login_page(app).await;
+    browser.login(&url, email, password).await.status()
+}
+
+#[tokio::test]
+async fn repeated_failures_throttle_an_account_from_an_ip_until_the_window_ends() {
+    let app = TestApp::spawn().await;
+    for _ in 0..10 {
+        assert_eq!(
+            attempt(&app, ALICE, "wrong password!").await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let (browser, url) = login_page(&app).await;
+    let r = browser.login(&url, ALICE, PASSWORD).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(
+        text_of(&r.text().await.unwrap(), ".error")
+            .unwrap()
+            .contains("Too many failed login attempts")
+    );
+    assert_eq!(
+        attempt(&app, BOB, PASSWORD).await,
+        StatusCode::SEE_OTHER,
+        "other accounts are not affected"
+    );
+    app.clock.advance(time::Duration::minutes(15));
+    assert_eq!(
+        attempt(&app, ALICE, PASSWORD).await,
+        StatusCode::SEE_OTHER,
+        "a delay, not a lock-out"
+    );
+}
+
+#[tokio::test]
+async fn unknown_accounts_are_throttled_the_same_way() {
+    let app = TestApp::spawn().await;
+    for _ in 0..10 {
+        assert_eq!(
+            attempt(&app, "ghost@example.com", "whatever pw").await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(
+        attempt(&app, "GHOST@example.com", "whatever pw").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_get_past_the_limit() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let tasks: Vec<_> = (0..25)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { attempt(&app, ALICE, "wrong password!").await })
+        })
+        .collect();
+    let mut checked = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::BAD_REQUEST => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(checked, 10, "exactly the limit of passwords were checked");
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_account_counter() {
+    let app = TestApp::spawn().await;
+    for _ in 0..9 {
+        attempt(&app, ALICE, "wrong password!").await;
+    }
+    assert_eq!(attempt(&app, ALICE, PASSWORD).await, StatusCode::SEE_OTHER);
+    for _ in 0..9 {
+        assert_eq!(
+            attempt(&app, ALICE, "wrong password!").await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
+
+#[tokio::test]
+async fn many_failures_from_one_ip_throttle_it_across_accounts() {
+    let app = TestApp::spawn().await;
+    for i in 0..100 {
+        assert_eq!(
+            attempt(&app, &format!("user{i}@example.com"), "wrong password!").await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(
+        attempt(&app, ALICE, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    app.clock.advance(time::Duration::minutes(15));
+    assert_eq!(attempt(&app, ALICE, PASSWORD).await, StatusCode::SEE_OTHER);
+}

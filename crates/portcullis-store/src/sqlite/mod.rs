@@ -825,6 +825,58 @@ impl Store for SqliteStore {
         admin::list_logs(&self.pool, log_type, offset, limit).await
     }
 
+    async fn login_counter(
+        &self,
+        key: &str,
+    ) -> StoreResult<Option<portcullis_core::throttle::Counter>> {
+        let row = sqlx::query("select count, window_start from login_counters where key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(portcullis_core::throttle::Counter {
+                failures: r.get(0),
+                window_start: rows::from_ts(r.get(1))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn bump_login_counter(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> StoreResult<portcullis_core::throttle::Counter> {
+        let row = sqlx::query(
+            "insert into login_counters (key, count, window_start) values (?1, 1, ?2)
+             on conflict (key) do update set
+               count = case when window_start <= ?2 - ?3 then 1 else count + 1 end,
+               window_start = case when window_start <= ?2 - ?3 then ?2 else window_start end
+             returning count, window_start",
+        )
+        .bind(key)
+        .bind(ts(now))
+        .bind(window.whole_seconds())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(portcullis_core::throttle::Counter {
+            failures: row.get(0),
+            window_start: rows::from_ts(row.get(1))?,
+        })
+    }
+
+    async fn clear_login_counter(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("delete from login_counters where key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
     async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()> {
         let mut conn = self.immediate().await?;
         in_transaction(&mut conn, async |c| {
@@ -868,6 +920,7 @@ impl Store for SqliteStore {
             "delete from refresh_families where revoked_at <= ? - 86400 or expires_at <= ?",
             "delete from family_access_tokens where expires_at <= ?",
             "delete from client_assertion_jtis where expires_at <= ?",
+            "delete from login_counters where window_start <= ? - 86400",
             // tenant logs are kept 30 days
             "delete from logs where date <= ? - 2592000",
         ] {

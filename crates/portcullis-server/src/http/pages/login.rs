@@ -78,6 +78,27 @@ pub async fn post(
             Some(WRONG_CREDENTIALS),
             StatusCode::BAD_REQUEST,
         ),
+        LoginResult::Throttled { until } => {
+            let minutes = ((until - state.now()).whole_seconds().max(1) + 59) / 60;
+            let message = format!(
+                "Too many failed login attempts. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            let mut response = render(
+                &state,
+                &client_name,
+                &handle,
+                &browser.id,
+                &username,
+                Some(&message),
+                StatusCode::TOO_MANY_REQUESTS,
+            )?;
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from((until - state.now()).whole_seconds().max(1)),
+            );
+            Ok(response)
+        }
         LoginResult::LoggedIn {
             session_cookie,
             outcome: next,
