@@ -5,6 +5,22 @@
 
 use std::collections::BTreeMap;
 
+/// Most parameters one request may carry; more is refused (a request this big is not a
+/// protocol request).
+pub const MAX_PARAMS: usize = 100;
+
+/// Why a request's parameters were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    /// Bad percent-encoding, invalid UTF-8, or a control character (NUL, CR, LF, …) in a
+    /// name or value: never part of a legitimate parameter, and a header-injection risk.
+    #[error("parameters must be valid, percent-encoded UTF-8 without control characters")]
+    Malformed,
+    /// More than [`MAX_PARAMS`] parameters.
+    #[error("too many parameters")]
+    TooMany,
+}
+
 /// Parameters of one request, keyed by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
@@ -41,6 +57,35 @@ impl Params {
         params
     }
 
+    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body)
+    /// strictly: unlike lenient decoders, nothing is silently replaced.
+    pub fn parse_urlencoded(input: &[u8]) -> Result<Self, ParamError> {
+        let mut pairs = Vec::new();
+        for part in input.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &[][..]),
+            };
+            pairs.push((decode(name)?, decode(value)?));
+            if pairs.len() > MAX_PARAMS {
+                return Err(ParamError::TooMany);
+            }
+        }
+        Ok(Self::from_pairs(pairs))
+    }
+
+    /// Checks pairs that arrived already decoded (a JSON body): no control characters, at
+    /// most [`MAX_PARAMS`].
+    pub fn from_checked_pairs(pairs: Vec<(String, String)>) -> Result<Self, ParamError> {
+        if pairs.len() > MAX_PARAMS {
+            return Err(ParamError::TooMany);
+        }
+        if pairs.iter().any(|(k, v)| has_control(k) || has_control(v)) {
+            return Err(ParamError::Malformed);
+        }
+        Ok(Self::from_pairs(pairs))
+    }
+
     /// The value of `name`, if sent.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
@@ -73,9 +118,82 @@ impl Params {
     }
 }
 
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Decodes one form-urlencoded component: `+` is a space, `%XX` a byte; the bytes must be
+/// UTF-8 without control characters.
+fn decode(raw: &[u8]) -> Result<String, ParamError> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3).ok_or(ParamError::Malformed)?;
+                let text = std::str::from_utf8(hex).map_err(|_| ParamError::Malformed)?;
+                bytes.push(u8::from_str_radix(text, 16).map_err(|_| ParamError::Malformed)?);
+                i += 2;
+            }
+            b => bytes.push(b),
+        }
+        i += 1;
+    }
+    let text = String::from_utf8(bytes).map_err(|_| ParamError::Malformed)?;
+    if has_control(&text) {
+        return Err(ParamError::Malformed);
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn strict_decoding() {
+        let ok = Params::parse_urlencoded(b"a=1+2&b=%C3%A9&c&d=x%2By");
+        assert_eq!(ok.as_ref().ok().and_then(|p| p.get("a")), Some("1 2"));
+        assert_eq!(ok.as_ref().ok().and_then(|p| p.get("b")), Some("é"));
+        assert_eq!(ok.as_ref().ok().and_then(|p| p.get("d")), Some("x+y"));
+        for bad in [
+            &b"a=%FF"[..],
+            b"a=%00",
+            b"a=x%0D%0ASet-Cookie:+x",
+            b"a=%zz",
+            b"a=%4",
+            b"%0A=1",
+            b"a=\x01",
+        ] {
+            assert_eq!(
+                Params::parse_urlencoded(bad),
+                Err(ParamError::Malformed),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=1")).collect();
+        assert_eq!(
+            Params::parse_urlencoded(many.join("&").as_bytes()),
+            Err(ParamError::TooMany)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics(input in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Params::parse_urlencoded(&input);
+        }
+
+        #[test]
+        fn encoded_text_round_trips(value in "[^\\p{Cc}]{0,40}") {
+            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            let parsed = Params::parse_urlencoded(format!("k={encoded}").as_bytes());
+            prop_assert_eq!(parsed.ok().and_then(|p| p.get("k").map(str::to_owned)), (!value.is_empty()).then_some(value));
+        }
+    }
 
     #[test]
     fn empty_values_count_as_absent() {

@@ -54,15 +54,13 @@ pub fn back_channel(
     })
 }
 
-/// Parameters from a URL query string.
-pub fn query_params(query: Option<&str>) -> Params {
-    Params::from_pairs(form_urlencoded(query.unwrap_or_default().as_bytes()))
+/// Parameters from a URL query string, decoded strictly (`invalid_request` otherwise).
+pub fn query_params(query: Option<&str>) -> Result<Params, OAuthError> {
+    Params::parse_urlencoded(query.unwrap_or_default().as_bytes()).map_err(param_error)
 }
 
-fn form_urlencoded(bytes: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(bytes)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+fn param_error(e: portcullis_core::params::ParamError) -> OAuthError {
+    OAuthError::new(OAuthErrorCode::InvalidRequest, e.to_string())
 }
 
 /// Parameters from a request body. `application/x-www-form-urlencoded` always; with
@@ -83,7 +81,7 @@ pub fn body_params(
         .trim()
         .to_ascii_lowercase();
     match content_type.as_str() {
-        "application/x-www-form-urlencoded" => Ok(Params::from_pairs(form_urlencoded(body))),
+        "application/x-www-form-urlencoded" => Params::parse_urlencoded(body).map_err(param_error),
         "application/json" if allow_json => {
             let invalid = || {
                 OAuthError::new(
@@ -102,7 +100,7 @@ pub fn body_params(
                     _ => return Err(invalid()),
                 }
             }
-            Ok(Params::from_pairs(pairs))
+            Params::from_checked_pairs(pairs).map_err(param_error)
         }
         _ => Err(OAuthError::new(
             OAuthErrorCode::InvalidRequest,

@@ -24,6 +24,25 @@ use crate::state::AppState;
 /// Largest accepted request body: ample for every form and JSON body of this server.
 const BODY_LIMIT: usize = 64 * 1024;
 
+/// Longest accepted query string: every protocol request fits in far less.
+const MAX_QUERY: usize = 8 * 1024;
+
+/// 414 for a query string beyond [`MAX_QUERY`], before any handler parses it.
+async fn limit_query(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.uri().query().map_or(0, str::len) > MAX_QUERY {
+        return (
+            axum::http::StatusCode::URI_TOO_LONG,
+            "The query string is too long.",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// The default Content-Security-Policy: our own stylesheet, nothing else, never framed.
 pub const DEFAULT_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
@@ -53,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             }))
             .layer(PropagateRequestIdLayer::new(x_request_id))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(axum::middleware::from_fn(limit_query))
             .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
             .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
             .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -149,7 +149,7 @@ async fn callback(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let app = demo(&state)?;
-    let params = query_params(query.as_deref());
+    let params = query_params(query.as_deref()).unwrap_or_default();
     let mut steps = Vec::new();
     let done = |steps: Vec<Step>, ok: bool| -> Result<Response, HttpError> {
         let html = state

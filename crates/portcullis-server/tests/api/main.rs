@@ -10,6 +10,7 @@ mod authorize;
 mod client_credentials;
 mod consent;
 mod discovery;
+mod hardening;
 mod login;
 mod logout;
 mod management;

@@ -18,7 +18,11 @@ pub async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    handle(&state, &query_params(query.as_deref()), &headers).await
+    match query_params(query.as_deref()) {
+        Ok(params) => handle(&state, &params, &headers).await,
+        // Nothing is trusted yet: the error is shown, never redirected.
+        Err(e) => Ok(page(&state, StatusCode::BAD_REQUEST, &e)),
+    }
 }
 
 pub async fn post(

@@ -22,7 +22,10 @@ pub async fn v2(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let params = query_params(query.as_deref());
+    let params = match query_params(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return Ok(page(&state, StatusCode::BAD_REQUEST, &e)),
+    };
     let session = cookie(&headers, session_cookie_name(&state));
     let outcome = logout::v2(
         &state,
@@ -42,7 +45,10 @@ pub async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    oidc(&state, &query_params(query.as_deref()), &headers, ip).await
+    match query_params(query.as_deref()) {
+        Ok(params) => oidc(&state, &params, &headers, ip).await,
+        Err(e) => Ok(page(&state, StatusCode::BAD_REQUEST, &e)),
+    }
 }
 
 pub async fn post(

@@ -23,7 +23,10 @@ pub async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    if query_params(query.as_deref()).has("access_token") {
+    if query_params(query.as_deref())
+        .map_err(|e| HttpError::Bearer(Some(e)))?
+        .has("access_token")
+    {
         return Err(invalid_request(
             "Access tokens must not be sent in the query string",
         ));
