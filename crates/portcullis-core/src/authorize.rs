@@ -105,6 +105,9 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     /// `login_hint`: prefills the login form.
     pub login_hint: Option<String>,
+    /// The `sub` of a verified `id_token_hint`: only that user's session counts.
+    #[serde(default)]
+    pub hinted_sub: Option<String>,
 }
 
 /// Stage 1: decides whether the client and redirect URI can be trusted.
@@ -261,6 +264,7 @@ pub fn validate(
         prompt,
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
+        hinted_sub: None,
         target,
     })
 }
@@ -301,8 +305,15 @@ pub struct Situation<'a> {
 /// With `prompt=none` any needed interaction becomes `login_required` / `consent_required`.
 pub fn next_step(s: Situation<'_>) -> Result<Step, OAuthError> {
     let req = s.request;
+    // OIDC Core §3.1.2.1: with an id_token_hint, a session of another user does not count.
+    let hinted_other_user = |session: &Session| {
+        req.hinted_sub
+            .as_ref()
+            .is_some_and(|sub| *sub != crate::user::subject(&session.user_id))
+    };
+    let session = s.session.filter(|session| !hinted_other_user(session));
     let login_needed = !s.authenticated_in_transaction
-        && match s.session {
+        && match session {
             None => true,
             Some(session) => {
                 req.prompt.login

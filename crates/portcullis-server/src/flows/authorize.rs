@@ -117,7 +117,7 @@ pub async fn start(
         Some(audience) => state.store.find_resource_server(audience).await?,
         None => None,
     };
-    let request = match authorize::validate(params, &client, target, api.as_ref()) {
+    let mut request = match authorize::validate(params, &client, target, api.as_ref()) {
         Ok(r) => r,
         Err(AuthorizeError::Page(e)) => return Ok(Outcome::Page(e)),
         Err(AuthorizeError::Redirect(target, e)) => {
@@ -126,6 +126,20 @@ pub async fn start(
             )));
         }
     };
+    if let Some(hint) = params.get("id_token_hint") {
+        match hinted_subject(state, hint, &client.client_id) {
+            Some(sub) => request.hinted_sub = Some(sub),
+            None => {
+                let error =
+                    OAuthError::new(OAuthErrorCode::InvalidRequest, "Invalid id_token_hint");
+                return Ok(Outcome::Respond(AuthorizationResponse::error(
+                    state,
+                    request.target,
+                    error,
+                )));
+            }
+        }
+    }
     let session = active_session(state, session_cookie).await?;
     let tx = LoginTransaction {
         request,
@@ -136,6 +150,23 @@ pub async fn start(
         expires_at: state.now() + LoginTransaction::LIFETIME,
     };
     advance(state, None, tx, session.as_ref(), &client, api.as_ref()).await
+}
+
+/// The `sub` of an ID token this server issued to `client_id` (OIDC Core §3.1.2.1: the
+/// hint may have expired; its signature, issuer and audience must hold).
+fn hinted_subject(state: &AppState, hint: &str, client_id: &str) -> Option<String> {
+    let claims = state.keys.verify_signature(hint, &state.issuer).ok()?;
+    let for_client = match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => aud == client_id,
+        Some(serde_json::Value::Array(auds)) => auds.iter().any(|a| a == client_id),
+        _ => false,
+    };
+    let is_id_token = claims.contains_key("auth_time")
+        || claims.contains_key("nonce")
+        || claims.contains_key("at_hash");
+    (for_client && is_id_token)
+        .then(|| claims.get("sub")?.as_str().map(str::to_owned))
+        .flatten()
 }
 
 /// A login transaction loaded for a hosted page, checked against the browser.

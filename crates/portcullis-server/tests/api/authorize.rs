@@ -294,3 +294,87 @@ async fn redirect_uri_may_be_omitted_when_one_is_registered() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_id_token_hint_for_the_current_user_allows_silent_authentication() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let code = query(&browser.sign_in(&web_params(), ALICE).await)
+        .remove("code")
+        .unwrap();
+    let tokens: serde_json::Value = app.exchange(&code).await.json().await.unwrap();
+    let hint = tokens["id_token"].as_str().unwrap();
+    app.clock.advance(time::Duration::days(1));
+    let r = browser
+        .authorize(&with(
+            web_params(),
+            &[("prompt", "none"), ("id_token_hint", hint)],
+        ))
+        .await;
+    let q = query(&location(&r));
+    assert!(
+        q.contains_key("code"),
+        "an expired hint is still a hint: {q:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_hint_for_another_user_needs_a_login() {
+    let app = TestApp::spawn().await;
+    let alice_code = query(&app.browser().sign_in(&web_params(), ALICE).await)
+        .remove("code")
+        .unwrap();
+    let alice: serde_json::Value = app.exchange(&alice_code).await.json().await.unwrap();
+    let bob_browser = app.browser();
+    bob_browser.sign_in(&web_params(), BOB).await;
+    let hint = alice["id_token"].as_str().unwrap();
+    let silent = bob_browser
+        .authorize(&with(
+            web_params(),
+            &[("prompt", "none"), ("id_token_hint", hint)],
+        ))
+        .await;
+    assert_eq!(query(&location(&silent))["error"], "login_required");
+    let interactive = bob_browser
+        .authorize(&with(web_params(), &[("id_token_hint", hint)]))
+        .await;
+    assert!(
+        location(&interactive).starts_with("/u/login"),
+        "{}",
+        location(&interactive)
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_id_token_hint_is_invalid_request() {
+    let app = TestApp::spawn().await;
+    let code = query(&app.browser().sign_in(&web_params(), ALICE).await)
+        .remove("code")
+        .unwrap();
+    let tokens: serde_json::Value = app.exchange(&code).await.json().await.unwrap();
+    let access_token = tokens["access_token"].as_str().unwrap();
+    for hint in ["not-a-jwt", access_token] {
+        let r = app
+            .browser()
+            .authorize(&with(web_params(), &[("id_token_hint", hint)]))
+            .await;
+        let q = query(&location(&r));
+        assert_eq!(
+            (q["error"].as_str(), q["iss"].as_str()),
+            ("invalid_request", app.issuer.as_str())
+        );
+    }
+    // A hint issued to another client.
+    let third_params = vec![
+        ("response_type", "code".to_owned()),
+        ("client_id", THIRD.to_owned()),
+        ("redirect_uri", THIRD_CB.to_owned()),
+        ("scope", "openid".to_owned()),
+        (
+            "id_token_hint",
+            tokens["id_token"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    let r = app.browser().authorize(&third_params).await;
+    assert_eq!(query(&location(&r))["error"], "invalid_request");
+}
