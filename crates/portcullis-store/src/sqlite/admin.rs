@@ -59,7 +59,7 @@ pub(super) async fn list_clients(
 }
 
 pub(super) async fn save_client(
-    pool: &SqlitePool,
+    exec: impl sqlx::SqliteExecutor<'_>,
     c: &Client,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
@@ -92,7 +92,7 @@ pub(super) async fn save_client(
     .bind(json(&c.credentials)?)
     .bind(ts(now))
     .bind(ts(now))
-    .execute(pool)
+    .execute(exec)
     .await
     .map(|_| ())
     .map_err(map_err)
@@ -148,7 +148,7 @@ pub(super) async fn find_resource_server_by_id(
 }
 
 pub(super) async fn save_resource_server(
-    pool: &SqlitePool,
+    exec: impl sqlx::SqliteExecutor<'_>,
     id: &str,
     api: &ResourceServer,
     now: OffsetDateTime,
@@ -172,7 +172,7 @@ pub(super) async fn save_resource_server(
     .bind(api.skip_consent_for_verifiable_first_party_clients)
     .bind(ts(now))
     .bind(ts(now))
-    .execute(pool)
+    .execute(exec)
     .await
     .map(|_| ())
     .map_err(map_err)
@@ -238,7 +238,7 @@ pub(super) async fn find_client_grant_by_id(
 }
 
 pub(super) async fn save_client_grant(
-    pool: &SqlitePool,
+    exec: impl sqlx::SqliteExecutor<'_>,
     g: &ClientGrant,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
@@ -252,7 +252,7 @@ pub(super) async fn save_client_grant(
     .bind(g.scope.to_string())
     .bind(ts(now))
     .bind(ts(now))
-    .execute(pool)
+    .execute(exec)
     .await;
     match result {
         Ok(_) => Ok(()),
@@ -327,7 +327,11 @@ pub(super) async fn find_user_view(pool: &SqlitePool, id: &str) -> StoreResult<O
     row.as_ref().map(view_from_row).transpose()
 }
 
-pub(super) async fn save_user(pool: &SqlitePool, u: &User, now: OffsetDateTime) -> StoreResult<()> {
+pub(super) async fn save_user(
+    exec: impl sqlx::SqliteExecutor<'_>,
+    u: &User,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
     sqlx::query(
         "insert into users (id, email, email_verified, name, given_name, family_name, nickname, picture, password_hash, blocked,
            app_metadata, user_metadata, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -350,7 +354,7 @@ pub(super) async fn save_user(pool: &SqlitePool, u: &User, now: OffsetDateTime) 
     .bind(json(&u.user_metadata)?)
     .bind(ts(now))
     .bind(ts(now))
-    .execute(pool)
+    .execute(exec)
     .await
     .map(|_| ())
     .map_err(map_err)

@@ -3,6 +3,7 @@
 use portcullis_core::client::{
     AppType, Client, JwtConfiguration, SigningAlg, TokenEndpointAuthMethod,
 };
+use portcullis_core::client_grant::ClientGrant;
 use portcullis_core::code::AuthorizationCode;
 use portcullis_core::log::LogEvent;
 use portcullis_core::pkce::CodeChallenge;
@@ -19,7 +20,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
-use super::{map_err, unavailable};
+use super::{admin, map_err, unavailable};
 use crate::records::{ImportOutcome, SigningKeyRecord, SigningKeyState, TenantImport};
 use crate::{StoreError, StoreResult};
 
@@ -48,13 +49,6 @@ fn corrupt(what: &str) -> StoreError {
 
 fn enum_from<T: DeserializeOwned>(raw: &str, what: &str) -> StoreResult<T> {
     serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| corrupt(what))
-}
-
-fn enum_name<T: Serialize>(value: &T) -> StoreResult<String> {
-    match serde_json::to_value(value).map_err(unavailable)? {
-        serde_json::Value::String(s) => Ok(s),
-        _ => Err(corrupt("enum")),
-    }
 }
 
 pub(super) fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
@@ -169,7 +163,9 @@ pub(super) fn signing_key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRec
     })
 }
 
-/// Applies a tenant import on a connection inside a transaction.
+/// Applies a tenant import on a connection inside a transaction. Each entry is matched,
+/// merged with what it updates, and written by the same `save_*` functions the Management
+/// API uses: one write path per table.
 pub(super) async fn import(
     c: &mut SqliteConnection,
     import: &TenantImport,
@@ -177,117 +173,51 @@ pub(super) async fn import(
 ) -> StoreResult<Vec<ImportOutcome>> {
     let mut outcomes = Vec::new();
     for rs in &import.resource_servers {
-        let existed = sqlx::query("select 1 from resource_servers where identifier = ?")
-            .bind(&rs.identifier)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(map_err)?
-            .is_some();
-        sqlx::query(
-            "insert into resource_servers (identifier, name, scopes, allow_offline_access, token_lifetime, signing_alg,
-               skip_consent_for_verifiable_first_party_clients, created_at, updated_at, id)
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'rs_' || lower(hex(randomblob(12))))
-             on conflict (identifier) do update set name = excluded.name, scopes = excluded.scopes,
-               allow_offline_access = excluded.allow_offline_access, token_lifetime = excluded.token_lifetime,
-               signing_alg = excluded.signing_alg,
-               skip_consent_for_verifiable_first_party_clients = excluded.skip_consent_for_verifiable_first_party_clients,
-               updated_at = excluded.updated_at",
-        )
-        .bind(&rs.identifier)
-        .bind(&rs.name)
-        .bind(json(&rs.scopes)?)
-        .bind(rs.allow_offline_access)
-        .bind(rs.token_lifetime)
-        .bind(enum_name(&rs.signing_alg)?)
-        .bind(rs.skip_consent_for_verifiable_first_party_clients)
-        .bind(ts(now))
-        .bind(ts(now))
-        .execute(&mut *c)
-        .await
-        .map_err(map_err)?;
+        let existing: Option<String> =
+            sqlx::query("select id from resource_servers where identifier = ?")
+                .bind(&rs.identifier)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(map_err)?
+                .map(|r| r.get(0));
+        let id = match &existing {
+            Some(id) => id.clone(),
+            None => new_id(c, "rs_").await?,
+        };
+        admin::save_resource_server(&mut *c, &id, rs, now).await?;
         outcomes.push(ImportOutcome {
             kind: "resource_server",
             key: rs.identifier.clone(),
             id: rs.identifier.clone(),
-            created: !existed,
+            created: existing.is_none(),
         });
     }
     for up in &import.clients {
-        let cl = &up.client;
-        let existing = if up.match_on_client_id {
-            sqlx::query("select client_id from clients where client_id = ?").bind(&cl.client_id)
+        let new = &up.client;
+        let row = if up.match_on_client_id {
+            sqlx::query("select * from clients where client_id = ?").bind(&new.client_id)
         } else {
-            sqlx::query("select client_id from clients where name = ?").bind(&cl.name)
+            sqlx::query("select * from clients where name = ?").bind(&new.name)
         }
         .fetch_optional(&mut *c)
         .await
-        .map_err(map_err)?
-        .map(|r| r.get::<String, _>(0));
-        let callbacks: Vec<&str> = cl.callbacks.iter().map(RedirectUri::as_str).collect();
-        let secret_hash = cl.secret_hash.as_ref().map(|h| h.as_str().to_owned());
-        match &existing {
-            Some(id) => {
-                sqlx::query(
-                    "update clients set name = ?, app_type = ?, is_first_party = ?, callbacks = ?, allowed_logout_urls = ?,
-                       web_origins = ?, grant_types = ?, token_endpoint_auth_method = ?, jwt_lifetime_in_seconds = ?,
-                       jwt_alg = ?, refresh_token = ?, credentials = ?, updated_at = ?,
-                       secret_hash = case when ? in ('none', 'private_key_jwt') then null when ? then ? else coalesce(secret_hash, ?) end
-                     where client_id = ?",
-                )
-                .bind(&cl.name)
-                .bind(cl.app_type.as_str())
-                .bind(cl.is_first_party)
-                .bind(json(&callbacks)?)
-                .bind(json(&cl.allowed_logout_urls)?)
-                .bind(json(&cl.web_origins)?)
-                .bind(json(&cl.grant_types)?)
-                .bind(cl.token_endpoint_auth_method.as_str())
-                .bind(cl.jwt_configuration.lifetime_in_seconds)
-                .bind(enum_name(&cl.jwt_configuration.alg)?)
-                .bind(json(&cl.refresh_token)?)
-                .bind(json(&cl.credentials)?)
-                .bind(ts(now))
-                .bind(cl.token_endpoint_auth_method.as_str())
-                .bind(up.secret_given)
-                .bind(&secret_hash)
-                .bind(&secret_hash)
-                .bind(id)
-                .execute(&mut *c)
-                .await
-                .map_err(map_err)?;
-            }
-            None => {
-                sqlx::query(
-                    "insert into clients (client_id, name, app_type, is_first_party, callbacks, allowed_logout_urls, web_origins,
-                       grant_types, token_endpoint_auth_method, secret_hash, jwt_lifetime_in_seconds, jwt_alg, refresh_token,
-                       credentials, created_at, updated_at)
-                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&cl.client_id)
-                .bind(&cl.name)
-                .bind(cl.app_type.as_str())
-                .bind(cl.is_first_party)
-                .bind(json(&callbacks)?)
-                .bind(json(&cl.allowed_logout_urls)?)
-                .bind(json(&cl.web_origins)?)
-                .bind(json(&cl.grant_types)?)
-                .bind(cl.token_endpoint_auth_method.as_str())
-                .bind(&secret_hash)
-                .bind(cl.jwt_configuration.lifetime_in_seconds)
-                .bind(enum_name(&cl.jwt_configuration.alg)?)
-                .bind(json(&cl.refresh_token)?)
-                .bind(json(&cl.credentials)?)
-                .bind(ts(now))
-                .bind(ts(now))
-                .execute(&mut *c)
-                .await
-                .map_err(map_err)?;
-            }
+        .map_err(map_err)?;
+        let existing = row.as_ref().map(client_from_row).transpose()?;
+        let mut client = new.clone();
+        if let Some(old) = &existing {
+            client.client_id = old.client_id.clone();
+            // A secret only for the secret methods; kept unless the file gives one.
+            client.secret_hash = match new.token_endpoint_auth_method {
+                TokenEndpointAuthMethod::None | TokenEndpointAuthMethod::PrivateKeyJwt => None,
+                _ if up.secret_given => new.secret_hash.clone(),
+                _ => old.secret_hash.clone().or_else(|| new.secret_hash.clone()),
+            };
         }
+        admin::save_client(&mut *c, &client, now).await?;
         outcomes.push(ImportOutcome {
             kind: "client",
-            key: cl.name.clone(),
-            id: existing.clone().unwrap_or_else(|| cl.client_id.clone()),
+            key: client.name.clone(),
+            id: client.client_id.clone(),
             created: existing.is_none(),
         });
     }
@@ -319,95 +249,67 @@ pub(super) async fn import(
                 what: format!("clientGrants: no API with identifier {:?}", g.audience),
             });
         }
-        let existed =
+        let existing: Option<String> =
             sqlx::query("select id from client_grants where client_id = ? and audience = ?")
                 .bind(&client_id)
                 .bind(&g.audience)
                 .fetch_optional(&mut *c)
                 .await
                 .map_err(map_err)?
-                .map(|r| r.get::<String, _>(0));
-        sqlx::query(
-            "insert into client_grants (id, client_id, audience, scope, created_at, updated_at) values (?, ?, ?, ?, ?, ?)
-             on conflict (client_id, audience) do update set scope = excluded.scope, updated_at = excluded.updated_at",
-        )
-        .bind(&g.id)
-        .bind(&client_id)
-        .bind(&g.audience)
-        .bind(g.scope.to_string())
-        .bind(ts(now))
-        .bind(ts(now))
-        .execute(&mut *c)
-        .await
-        .map_err(map_err)?;
+                .map(|r| r.get(0));
+        let grant = ClientGrant {
+            id: existing.clone().unwrap_or_else(|| g.id.clone()),
+            client_id,
+            audience: g.audience.clone(),
+            scope: g.scope.clone(),
+        };
+        admin::save_client_grant(&mut *c, &grant, now).await?;
         outcomes.push(ImportOutcome {
             kind: "client_grant",
             key: format!("{} -> {}", g.client, g.audience),
-            id: existed.clone().unwrap_or_else(|| g.id.clone()),
-            created: existed.is_none(),
+            id: grant.id,
+            created: existing.is_none(),
         });
     }
     for up in &import.users {
-        let u = &up.user;
-        let email = User::normalize_email(&u.email);
-        let existing = sqlx::query("select id from users where email = ?")
+        let email = User::normalize_email(&up.user.email);
+        let row = sqlx::query("select * from users where email = ?")
             .bind(&email)
             .fetch_optional(&mut *c)
             .await
-            .map_err(map_err)?
-            .map(|r| r.get::<String, _>(0));
-        match &existing {
-            Some(id) => {
-                sqlx::query(
-                    "update users set email_verified = ?, name = ?, given_name = ?, family_name = ?, nickname = ?, picture = ?,
-                       blocked = ?, updated_at = ?, password_hash = case when ? then ? else password_hash end
-                     where id = ?",
-                )
-                .bind(u.email_verified)
-                .bind(&u.name)
-                .bind(&u.given_name)
-                .bind(&u.family_name)
-                .bind(&u.nickname)
-                .bind(&u.picture)
-                .bind(u.blocked)
-                .bind(ts(now))
-                .bind(up.password_given)
-                .bind(&u.password_hash)
-                .bind(id)
-                .execute(&mut *c)
-                .await
-                .map_err(map_err)?;
-            }
-            None => {
-                sqlx::query(
-                    "insert into users (id, email, email_verified, name, given_name, family_name, nickname, picture, password_hash,
-                       blocked, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&u.id)
-                .bind(&email)
-                .bind(u.email_verified)
-                .bind(&u.name)
-                .bind(&u.given_name)
-                .bind(&u.family_name)
-                .bind(&u.nickname)
-                .bind(&u.picture)
-                .bind(&u.password_hash)
-                .bind(u.blocked)
-                .bind(ts(now))
-                .bind(ts(now))
-                .execute(&mut *c)
-                .await
-                .map_err(map_err)?;
+            .map_err(map_err)?;
+        let existing = row.as_ref().map(user_from_row).transpose()?;
+        let mut user = User {
+            email: email.clone(),
+            ..up.user.clone()
+        };
+        if let Some(old) = &existing {
+            user.id = old.id.clone();
+            user.app_metadata = old.app_metadata.clone();
+            user.user_metadata = old.user_metadata.clone();
+            if !up.password_given {
+                user.password_hash = old.password_hash.clone();
             }
         }
+        admin::save_user(&mut *c, &user, now).await?;
         outcomes.push(ImportOutcome {
             kind: "user",
-            key: email.clone(),
-            id: existing.clone().unwrap_or_else(|| u.id.clone()),
+            key: email,
+            id: user.id,
             created: existing.is_none(),
         });
     }
     Ok(outcomes)
+}
+
+/// A random id with a prefix (`rs_…`), from SQLite's random source.
+async fn new_id(c: &mut SqliteConnection, prefix: &str) -> StoreResult<String> {
+    let row = sqlx::query("select ? || lower(hex(randomblob(12)))")
+        .bind(prefix)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(map_err)?;
+    Ok(row.get(0))
 }
 
 pub(super) fn log_from_row(row: &SqliteRow) -> StoreResult<LogEvent> {
