@@ -21,6 +21,9 @@ pub enum InvalidRedirectUri {
     /// Only printable ASCII without spaces: what is registered is what is compared.
     #[error("must contain only printable ASCII characters without spaces")]
     Characters,
+    /// RFC 9700 §2.6: no `http` except on the loopback interface.
+    #[error("must use https (http only for localhost, 127.0.0.1 or [::1])")]
+    InsecureHttp,
     /// Userinfo (`user@host`) invites parser differentials and is never needed.
     #[error("must not contain user information")]
     UserInfo,
@@ -60,6 +63,19 @@ impl RedirectUri {
     /// The URI exactly as given.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// RFC 9700 §2.6 for registration: authorization responses never travel unencrypted,
+    /// so `http` is accepted only for the loopback interface.
+    pub fn check_registrable(&self) -> Result<(), InvalidRedirectUri> {
+        let plain_http = self
+            .0
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+        if plain_http && !self.is_localhost() {
+            return Err(InvalidRedirectUri::InsecureHttp);
+        }
+        Ok(())
     }
 
     /// True when the host is `localhost` or a loopback IP literal. Auth0 treats such
@@ -170,6 +186,24 @@ mod tests {
             assert_eq!(RedirectUri::parse(raw), Err(err), "{raw}");
         }
         assert!(RedirectUri::parse("com.example.app:/callback").is_ok());
+        let registrable = |raw: &str| RedirectUri::parse(raw).and_then(|r| r.check_registrable());
+        assert_eq!(
+            registrable("http://app.example/cb"),
+            Err(InvalidRedirectUri::InsecureHttp)
+        );
+        assert_eq!(
+            registrable("HTTP://app.example/cb"),
+            Err(InvalidRedirectUri::InsecureHttp)
+        );
+        for ok in [
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+            "https://app.example/cb",
+            "com.example.app:/cb",
+        ] {
+            assert_eq!(registrable(ok), Ok(()), "{ok}");
+        }
     }
 
     #[test]

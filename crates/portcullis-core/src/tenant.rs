@@ -410,6 +410,7 @@ fn client(entry: &Entry<'_>) -> Result<ClientSpec, TenantError> {
         .enumerate()
         .map(|(i, raw)| {
             RedirectUri::parse(raw)
+                .and_then(|r| r.check_registrable().map(|()| r))
                 .map_err(|e| entry.error(&format!("callbacks[{i}]"), &e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -815,6 +816,10 @@ rules: []
             (
                 "clients: [{name: W, app_type: tv}]",
                 "clients[0] (\"W\").app_type",
+            ),
+            (
+                "clients: [{name: W, callbacks: ['http://app.example/cb']}]",
+                "clients[0] (\"W\").callbacks[0]: must use https",
             ),
             (
                 "clients: [{name: W, client_secret: short}]",

@@ -139,3 +139,30 @@ async fn hosted_forms_refuse_malformed_fields() {
             .all(|c| !c.starts_with("portcullis_session"))
     );
 }
+
+#[tokio::test]
+async fn the_authorization_endpoint_does_not_do_cors() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .backend()
+        .get(app.url("/authorize"))
+        .query(&web_params())
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    let preflight = app
+        .backend()
+        .request(reqwest::Method::OPTIONS, app.url("/authorize"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !preflight
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}

@@ -258,6 +258,10 @@ async fn client_validation_names_the_field() {
             json!({"name": "A", "callbacks": ["/relative"]}),
             "callbacks[0]",
         ),
+        (
+            json!({"name": "A", "callbacks": ["http://app.example/cb"]}),
+            "callbacks[0]: must use https",
+        ),
         (json!({"name": "A", "app_type": "tv"}), "app_type"),
         (json!({"callbacks": []}), "name"),
         (json!([1, 2]), "object"),
