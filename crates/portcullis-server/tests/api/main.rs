@@ -14,6 +14,7 @@ mod hardening;
 mod login;
 mod logout;
 mod management;
+mod oidc;
 mod playground;
 mod private_key_jwt;
 mod refresh;

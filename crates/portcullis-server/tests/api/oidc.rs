@@ -1,0 +1,184 @@
+//! OpenID Connect details the certification modules check (docs/conformance.md).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn discovery_has_the_fields_the_config_op_plan_requires() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .backend()
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["subject_types_supported"], json!(["public"]));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["RS256"]),
+        "never none"
+    );
+    for scope in ["openid", "profile", "email", "offline_access"] {
+        assert!(
+            doc["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(scope)),
+            "{scope}"
+        );
+    }
+    for claim in ["sub", "iss", "auth_time", "email", "name"] {
+        assert!(
+            doc["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim)),
+            "{claim}"
+        );
+    }
+    assert_eq!(
+        doc["response_modes_supported"],
+        json!(["query", "form_post"])
+    );
+    assert_eq!(doc["request_uri_parameter_supported"], false);
+}
+
+#[tokio::test]
+async fn a_request_without_nonce_succeeds_and_the_id_token_has_none() {
+    let app = TestApp::spawn().await;
+    let code = query(
+        &app.browser()
+            .sign_in(&with(web_params(), &[("nonce", "")]), ALICE)
+            .await,
+    )
+    .remove("code")
+    .unwrap();
+    let body: Value = app.exchange(&code).await.json().await.unwrap();
+    assert!(
+        claims(body["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn updated_at_is_a_number_of_seconds() {
+    let app = TestApp::spawn().await;
+    let code = query(&app.browser().sign_in(&web_params(), ALICE).await)
+        .remove("code")
+        .unwrap();
+    let body: Value = app.exchange(&code).await.json().await.unwrap();
+    assert!(
+        claims(body["id_token"].as_str().unwrap())["updated_at"].is_i64(),
+        "OIDC Core §5.1: a JSON number"
+    );
+    let info: Value = app
+        .backend()
+        .get(app.url("/userinfo"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info["updated_at"].is_i64());
+}
+
+#[tokio::test]
+async fn display_locales_and_acr_values_are_accepted() {
+    let app = TestApp::spawn().await;
+    for (name, value) in [
+        ("display", "page"),
+        ("display", "popup"),
+        ("ui_locales", "fr-CA fr en"),
+        ("claims_locales", "de en"),
+        ("acr_values", "urn:mace:incommon:iap:silver"),
+    ] {
+        let browser = app.browser();
+        let callback = browser
+            .sign_in(&with(web_params(), &[(name, value)]), ALICE)
+            .await;
+        assert!(
+            query(&callback).contains_key("code"),
+            "{name}={value}: {callback}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hosted_pages_load_nothing_from_other_origins() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let login = location(&browser.authorize(&web_params()).await);
+    let r = browser.get(&login).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("style-src 'self'"),
+        "{csp}"
+    );
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no absolute (third-party) references"
+    );
+}
+
+#[tokio::test]
+async fn public_clients_get_rotating_refresh_tokens_by_default() {
+    let app = TestApp::spawn().await;
+    let file = portcullis_core::tenant::parse("clients: [{name: Mobile, client_id: mobile, app_type: native, callbacks: ['com.example.app:/cb'], grant_types: [authorization_code, refresh_token]}]").unwrap();
+    portcullis_server::tenant::apply(&app.state, &file)
+        .await
+        .unwrap();
+    let params = vec![
+        ("response_type", "code".to_owned()),
+        ("client_id", "mobile".to_owned()),
+        ("redirect_uri", "com.example.app:/cb".to_owned()),
+        ("scope", "openid offline_access".to_owned()),
+        ("audience", API.to_owned()),
+        ("code_challenge", challenge()),
+        ("code_challenge_method", "S256".to_owned()),
+    ];
+    let code = query(&app.browser().sign_in(&params, ALICE).await)
+        .remove("code")
+        .unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "com.example.app:/cb"),
+        ("client_id", "mobile"),
+        ("code_verifier", VERIFIER),
+    ];
+    let tokens: Value = app.token(&form, None).await.json().await.unwrap();
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", first),
+        ("client_id", "mobile"),
+    ];
+    let second: Value = app.token(&refresh, None).await.json().await.unwrap();
+    assert_ne!(
+        second["refresh_token"].as_str().unwrap(),
+        first,
+        "rotated (RFC 9700 §4.14.2)"
+    );
+    assert_eq!(
+        app.token(&refresh, None).await.status(),
+        StatusCode::BAD_REQUEST,
+        "the old one is spent"
+    );
+}
