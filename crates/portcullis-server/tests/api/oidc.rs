@@ -182,3 +182,14 @@ async fn public_clients_get_rotating_refresh_tokens_by_default() {
         "the old one is spent"
     );
 }
+
+#[tokio::test]
+async fn a_claims_request_does_not_break_the_flow() {
+    let app = TestApp::spawn().await;
+    let claims_request = r#"{"userinfo":{"name":{"essential":true}}}"#;
+    let callback = app
+        .browser()
+        .sign_in(&with(web_params(), &[("claims", claims_request)]), ALICE)
+        .await;
+    assert!(query(&callback).contains_key("code"), "{callback}");
+}
