@@ -25,6 +25,22 @@ pub fn random_id<const N: usize>() -> String {
     URL_SAFE_NO_PAD.encode(random::<N>())
 }
 
+/// A random identifier of `len` letters and digits (Auth0's client-id alphabet): safe in
+/// URLs, file names and command lines (it never starts with `-`).
+pub fn random_alphanumeric(len: usize) -> String {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in random::<64>() {
+            // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
+            if b < 248 && out.len() < len {
+                out.push(ALPHABET[usize::from(b % 62)] as char);
+            }
+        }
+    }
+    out
+}
+
 /// The key that seals secrets at rest.
 pub struct MasterKey {
     key: LessSafeKey,
@@ -202,6 +218,15 @@ mod tests {
         assert!(a.open("other", &sealed).is_err());
         assert!(b.open("key", &sealed).is_err());
         assert!(MasterKey::derive("short").is_err());
+    }
+
+    #[test]
+    fn alphanumeric_ids_have_the_length_and_alphabet() {
+        for _ in 0..200 {
+            let id = random_alphanumeric(32);
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
         let client_id = spec
             .client_id
             .clone()
-            .unwrap_or_else(crypto::random_id::<24>);
+            .unwrap_or_else(|| crypto::random_alphanumeric(32));
         // Secrets are for the secret methods; public and private_key_jwt clients hold none.
         let confidential = matches!(
             spec.token_endpoint_auth_method,

@@ -103,7 +103,7 @@ async fn create(
     let client_id = spec
         .client_id
         .clone()
-        .unwrap_or_else(crypto::random_id::<24>);
+        .unwrap_or_else(|| crypto::random_alphanumeric(32));
     if state.store.find_client(&client_id).await?.is_some() {
         return Err(MgmtError::conflict(
             "A client with this client_id already exists",
