@@ -40,18 +40,22 @@ fn decoding_key(credential: &ClientCredential, alg: Algorithm) -> Option<Decodin
     }
 }
 
-/// Verifies the assertion for `client` and consumes its `jti`.
-pub async fn verify(state: &AppState, client: &Client, assertion: &str) -> Result<(), TokenError> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("malformed header"))?;
+/// The claims of an assertion whose signature one of the client's registered keys
+/// verifies, with an allowed algorithm of that key's family. No claim is checked here.
+pub fn verified_claims(
+    client: &Client,
+    assertion: &str,
+) -> Result<Map<String, Value>, &'static str> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "malformed header")?;
     let alg_name = format!("{:?}", header.alg);
     if !ASSERTION_ALGS.contains(&alg_name.as_str()) {
-        return Err(refused("algorithm not allowed"));
+        return Err("algorithm not allowed");
     }
     let mut validation = Validation::new(header.alg);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = client
+    client
         .credentials
         .iter()
         .filter(|c| c.alg.as_deref().is_none_or(|a| a == alg_name))
@@ -64,7 +68,12 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str) -> Resul
             jsonwebtoken::decode::<Map<String, Value>>(assertion, &key, &validation).ok()
         })
         .map(|data| data.claims)
-        .ok_or_else(|| refused("no registered key verifies the signature"))?;
+        .ok_or("no registered key verifies the signature")
+}
+
+/// Verifies the assertion for `client` and consumes its `jti`.
+pub async fn verify(state: &AppState, client: &Client, assertion: &str) -> Result<(), TokenError> {
+    let claims = verified_claims(client, assertion).map_err(refused)?;
     let token_endpoint = state.url(paths::TOKEN);
     let audiences = [&*state.issuer, token_endpoint.as_str()];
     let accepted = client_assertion::check(&claims, &client.client_id, &audiences, state.now())

@@ -2,7 +2,7 @@
 //! allowed, then hand over to the grant's own module. Minting lives here, shared by grants.
 
 mod assertion;
-pub use assertion::credential_parses;
+pub use assertion::{credential_parses, verified_claims};
 mod authorization_code;
 mod client_credentials;
 mod refresh_token;
