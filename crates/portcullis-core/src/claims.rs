@@ -148,6 +148,20 @@ pub fn profile_claims(user: &User, scope: &Scope) -> Map<String, Value> {
         m.insert("email".into(), json!(user.email));
         m.insert("email_verified".into(), json!(user.email_verified));
     }
+    if scope.contains("address")
+        && let Some(address) = &user.address
+    {
+        m.insert("address".into(), json!(address));
+    }
+    if scope.contains("phone")
+        && let Some(phone) = &user.phone_number
+    {
+        m.insert("phone_number".into(), json!(phone));
+        m.insert(
+            "phone_number_verified".into(),
+            json!(user.phone_number_verified),
+        );
+    }
     m
 }
 
@@ -160,7 +174,10 @@ pub fn userinfo(user: &User, scope: &Scope) -> Map<String, Value> {
 }
 
 /// The claim names the server can release (discovery `claims_supported`).
-pub const SUPPORTED: [&str; 18] = [
+pub const SUPPORTED: [&str; 21] = [
+    "address",
+    "phone_number",
+    "phone_number_verified",
     "iss",
     "sub",
     "aud",

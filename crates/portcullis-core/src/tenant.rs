@@ -96,6 +96,12 @@ pub struct UserSpec {
     pub picture: Option<String>,
     /// Blocked flag.
     pub blocked: bool,
+    /// OIDC address object.
+    pub address: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Phone number.
+    pub phone_number: Option<String>,
+    /// Phone number verified flag.
+    pub phone_number_verified: bool,
 }
 
 /// A client grant as declared in the file (Auth0 `clientGrants`).
@@ -157,7 +163,10 @@ const API_FIELDS: [&str; 7] = [
     "signing_alg",
     "skip_consent_for_verifiable_first_party_clients",
 ];
-const USER_FIELDS: [&str; 11] = [
+const USER_FIELDS: [&str; 14] = [
+    "address",
+    "phone_number",
+    "phone_number_verified",
     "email",
     "user_id",
     "password",
@@ -769,6 +778,15 @@ fn user(entry: &Entry<'_>) -> Result<UserSpec, TenantError> {
         nickname: entry.get("nickname")?,
         picture: entry.get("picture")?,
         blocked: entry.get("blocked")?.unwrap_or(false),
+        address: match entry.get::<serde_json::Map<String, serde_json::Value>>("address")? {
+            None => None,
+            Some(a) => {
+                crate::user::check_address(&a).map_err(|e| entry.error("address", &e))?;
+                Some(a)
+            }
+        },
+        phone_number: entry.get("phone_number")?,
+        phone_number_verified: entry.get("phone_number_verified")?.unwrap_or(false),
     })
 }
 
@@ -838,6 +856,18 @@ rules: []
                 "token_lifetime",
             ),
             ("users: [{email: nope}]", "users[0] (\"nope\").email"),
+            (
+                "users: [{email: a@b.c, address: {street: x}}]",
+                "users[0] (\"a@b.c\").address: address.street is not an address member",
+            ),
+            (
+                "users: [{email: a@b.c, address: {country: 1}}]",
+                "address.country must be a string",
+            ),
+            (
+                "users: [{email: a@b.c, address: x}]",
+                "users[0] (\"a@b.c\").address",
+            ),
             (
                 "users: [{email: a@b.c, password: x}]",
                 "users[0] (\"a@b.c\").password",

@@ -43,6 +43,39 @@ pub struct User {
     pub app_metadata: serde_json::Map<String, serde_json::Value>,
     /// Auth0 `user_metadata`: preferences the user may edit.
     pub user_metadata: serde_json::Map<String, serde_json::Value>,
+    /// OIDC `address` (§5.1.1): `formatted`, `street_address`, `locality`, `region`,
+    /// `postal_code`, `country`.
+    pub address: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Phone number (E.164 recommended).
+    pub phone_number: Option<String>,
+    /// Whether the phone number was verified.
+    pub phone_number_verified: bool,
+}
+
+/// The members of an OIDC address claim (OpenID Connect Core §5.1.1).
+pub const ADDRESS_MEMBERS: [&str; 6] = [
+    "formatted",
+    "street_address",
+    "locality",
+    "region",
+    "postal_code",
+    "country",
+];
+
+/// Checks an address claim: only the §5.1.1 members, each a string.
+pub fn check_address(address: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    for (key, value) in address {
+        if !ADDRESS_MEMBERS.contains(&key.as_str()) {
+            return Err(format!(
+                "address.{key} is not an address member (expected one of {})",
+                ADDRESS_MEMBERS.join(", ")
+            ));
+        }
+        if !value.is_string() {
+            return Err(format!("address.{key} must be a string"));
+        }
+    }
+    Ok(())
 }
 
 impl User {

@@ -134,6 +134,8 @@ pub async fn export(state: &AppState) -> anyhow::Result<String> {
             let mut o = json!({
                 "email": u.email, "user_id": u.id, "email_verified": u.email_verified, "blocked": u.blocked,
                 "name": u.name, "given_name": u.given_name, "family_name": u.family_name, "nickname": u.nickname, "picture": u.picture,
+                "address": u.address, "phone_number": u.phone_number,
+                "phone_number_verified": u.phone_number.as_ref().map(|_| u.phone_number_verified),
                 "password_hash": u.password_hash,
             });
             if let Some(m) = o.as_object_mut() {

@@ -103,6 +103,9 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
                 updated_at: state.now(),
                 app_metadata: Default::default(),
                 user_metadata: Default::default(),
+                address: spec.address.clone(),
+                phone_number: spec.phone_number.clone(),
+                phone_number_verified: spec.phone_number_verified,
             },
             password_given: spec.password.is_some(),
         });

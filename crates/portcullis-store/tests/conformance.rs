@@ -42,6 +42,9 @@ fn user(email: &str) -> UserUpsert {
             updated_at: now(),
             app_metadata: Default::default(),
             user_metadata: Default::default(),
+            address: None,
+            phone_number: None,
+            phone_number_verified: false,
         },
         password_given: true,
     }

@@ -108,6 +108,9 @@ users:
     email_verified: true
     name: Alice Example
     given_name: Alice
+    phone_number: "+15555550100"
+    phone_number_verified: true
+    address: { street_address: "1 Main St", locality: Springfield, country: US }
   - email: bob@example.com
     password: correct horse battery staple
   - email: carol@example.com
@@ -522,15 +525,28 @@ impl TestApp {
         self.clock.now().unix_timestamp()
     }
 
-    /// Status of `/userinfo` with this access token.
-    pub async fn userinfo_status(&self, access_token: &str) -> StatusCode {
+    /// `GET /userinfo` with this access token as a Bearer token.
+    async fn userinfo_response(&self, access_token: &str) -> Response {
         self.backend()
             .get(self.url("/userinfo"))
             .bearer_auth(access_token)
             .send()
             .await
             .unwrap()
-            .status()
+    }
+
+    /// The `/userinfo` document for this access token.
+    pub async fn userinfo(&self, access_token: &str) -> Value {
+        self.userinfo_response(access_token)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Status of `/userinfo` with this access token.
+    pub async fn userinfo_status(&self, access_token: &str) -> StatusCode {
+        self.userinfo_response(access_token).await.status()
     }
 
     /// Tenant log codes recorded so far, oldest first.

@@ -581,6 +581,44 @@ async fn users_can_be_created_found_updated_blocked_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_users_phone_and_address_can_be_set_and_cleared() {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let (status, created) = api
+        .post(
+            "/api/v2/users",
+            json!({"email": "eve@example.com", "password": "a new password", "phone_number": "+15555550111", "phone_verified": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        (&created["phone_number"], &created["phone_verified"]),
+        (&json!("+15555550111"), &json!(true)),
+        "Auth0's Management API names the flag phone_verified"
+    );
+    let path = format!(
+        "/api/v2/users/{}",
+        created["user_id"].as_str().unwrap().replace('|', "%7C")
+    );
+    let (status, updated) = api
+        .patch(
+            &path,
+            json!({"address": {"locality": "Springfield"}, "phone_verified": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["address"], json!({"locality": "Springfield"}));
+    assert_eq!(updated["phone_verified"], false);
+    let (status, e) = api.patch(&path, json!({"address": {"locality": 7}})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let (_, cleared) = api
+        .patch(&path, json!({"address": null, "phone_number": null}))
+        .await;
+    assert!(cleared.get("address").is_none() && cleared.get("phone_number").is_none());
+    assert!(cleared.get("phone_verified").is_none());
+}
+
+#[tokio::test]
 async fn user_validation_names_the_field() {
     let app = TestApp::spawn().await;
     let api = admin(&app).await;
@@ -598,6 +636,14 @@ async fn user_validation_names_the_field() {
         (
             json!({"email": "a@b.example", "password": "long enough", "app_metadata": "x"}),
             "app_metadata",
+        ),
+        (
+            json!({"email": "a@b.example", "password": "long enough", "address": {"street": "x"}}),
+            "address.street",
+        ),
+        (
+            json!({"email": "a@b.example", "password": "long enough", "phone_number": 5}),
+            "phone_number",
         ),
     ] {
         let (status, e) = api.post("/api/v2/users", body.clone()).await;

@@ -27,7 +27,14 @@ async fn discovery_has_the_fields_the_config_op_plan_requires() {
         json!(["RS256"]),
         "never none"
     );
-    for scope in ["openid", "profile", "email", "offline_access"] {
+    for scope in [
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+    ] {
         assert!(
             doc["scopes_supported"]
                 .as_array()
@@ -81,16 +88,7 @@ async fn updated_at_is_a_number_of_seconds() {
         claims(body["id_token"].as_str().unwrap())["updated_at"].is_i64(),
         "OIDC Core §5.1: a JSON number"
     );
-    let info: Value = app
-        .backend()
-        .get(app.url("/userinfo"))
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = app.userinfo(body["access_token"].as_str().unwrap()).await;
     assert!(info["updated_at"].is_i64());
 }
 
@@ -192,4 +190,41 @@ async fn a_claims_request_does_not_break_the_flow() {
         .sign_in(&with(web_params(), &[("claims", claims_request)]), ALICE)
         .await;
     assert!(query(&callback).contains_key("code"), "{callback}");
+}
+
+#[tokio::test]
+async fn address_and_phone_claims_follow_their_scopes() {
+    let app = TestApp::spawn().await;
+    let released = |scope: &'static str| {
+        let app = &app;
+        async move {
+            let params = with(web_params(), &[("scope", scope)]);
+            let code = query(&app.browser().sign_in(&params, ALICE).await)
+                .remove("code")
+                .unwrap();
+            let body: Value = app.exchange(&code).await.json().await.unwrap();
+            let info: Value = app.userinfo(body["access_token"].as_str().unwrap()).await;
+            (claims(body["id_token"].as_str().unwrap()), info)
+        }
+    };
+    let (id_token, info) = released("openid address phone read:items").await;
+    for doc in [&id_token, &info] {
+        assert_eq!(
+            doc["address"],
+            json!({"street_address": "1 Main St", "locality": "Springfield", "country": "US"})
+        );
+        assert_eq!(doc["phone_number"], "+15555550100");
+        assert_eq!(doc["phone_number_verified"], true);
+        assert!(doc.get("email").is_none(), "email needs the email scope");
+    }
+    let (_, info) = released("openid profile email address phone").await;
+    for claim in ["name", "email", "address", "phone_number"] {
+        assert!(info.get(claim).is_some(), "all scopes together: {claim}");
+    }
+    let (id_token, info) = released("openid email read:items").await;
+    for doc in [&id_token, &info] {
+        assert!(doc.get("address").is_none());
+        assert!(doc.get("phone_number").is_none());
+        assert_eq!(doc["email"], ALICE);
+    }
 }

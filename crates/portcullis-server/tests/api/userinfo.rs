@@ -50,16 +50,7 @@ async fn userinfo_by_get_post_header_and_post_body() {
 async fn userinfo_releases_only_the_claims_of_the_granted_scope() {
     let app = TestApp::spawn().await;
     let at = access_token(&app, "openid email").await;
-    let body: Value = app
-        .backend()
-        .get(app.url("/userinfo"))
-        .bearer_auth(&at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.userinfo(&at).await;
     assert_eq!(body["email"], ALICE);
     assert!(body.get("name").is_none());
     assert!(

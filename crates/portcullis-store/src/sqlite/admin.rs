@@ -334,11 +334,14 @@ pub(super) async fn save_user(
 ) -> StoreResult<()> {
     sqlx::query(
         "insert into users (id, email, email_verified, name, given_name, family_name, nickname, picture, password_hash, blocked,
-           app_metadata, user_metadata, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           app_metadata, user_metadata, address, phone_number, phone_number_verified, created_at, updated_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          on conflict (id) do update set email = excluded.email, email_verified = excluded.email_verified, name = excluded.name,
            given_name = excluded.given_name, family_name = excluded.family_name, nickname = excluded.nickname,
            picture = excluded.picture, password_hash = excluded.password_hash, blocked = excluded.blocked,
-           app_metadata = excluded.app_metadata, user_metadata = excluded.user_metadata, updated_at = excluded.updated_at",
+           app_metadata = excluded.app_metadata, user_metadata = excluded.user_metadata, address = excluded.address,
+           phone_number = excluded.phone_number, phone_number_verified = excluded.phone_number_verified,
+           updated_at = excluded.updated_at",
     )
     .bind(&u.id)
     .bind(User::normalize_email(&u.email))
@@ -352,6 +355,9 @@ pub(super) async fn save_user(
     .bind(u.blocked)
     .bind(json(&u.app_metadata)?)
     .bind(json(&u.user_metadata)?)
+    .bind(u.address.as_ref().map(json).transpose()?)
+    .bind(&u.phone_number)
+    .bind(u.phone_number_verified)
     .bind(ts(now))
     .bind(ts(now))
     .execute(exec)

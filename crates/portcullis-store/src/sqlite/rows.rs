@@ -114,6 +114,13 @@ pub(super) fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
         updated_at: from_ts(row.get("updated_at"))?,
         app_metadata: from_json(row, "app_metadata")?,
         user_metadata: from_json(row, "user_metadata")?,
+        address: row
+            .get::<Option<&str>, _>("address")
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(unavailable)?,
+        phone_number: row.get("phone_number"),
+        phone_number_verified: row.get("phone_number_verified"),
     })
 }
 

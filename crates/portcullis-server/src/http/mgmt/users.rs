@@ -42,6 +42,9 @@ fn to_json(v: &UserView) -> Value {
         "family_name": u.family_name,
         "nickname": u.nickname,
         "picture": u.picture,
+        "phone_number": u.phone_number,
+        "phone_verified": u.phone_number.as_ref().map(|_| u.phone_number_verified),
+        "address": u.address,
         "blocked": u.blocked,
         "app_metadata": u.app_metadata,
         "user_metadata": u.user_metadata,
@@ -148,6 +151,10 @@ async fn create(
     for key in ["connection", "app_metadata", "user_metadata"] {
         fields.remove(key);
     }
+    // Auth0's Management API calls it `phone_verified`; the tenant file uses the claim name.
+    if let Some(v) = fields.remove("phone_verified") {
+        fields.insert("phone_number_verified".into(), v);
+    }
     let spec = tenant::user_from_value("user", &to_yaml(&Value::Object(fields))?)
         .map_err(|e| MgmtError::invalid_body(e.0))?;
     let Some(password) = spec.password.clone() else {
@@ -189,6 +196,9 @@ async fn create(
         updated_at: state.now(),
         app_metadata: metadata(&body, "app_metadata")?.unwrap_or_default(),
         user_metadata: metadata(&body, "user_metadata")?.unwrap_or_default(),
+        address: spec.address,
+        phone_number: spec.phone_number,
+        phone_number_verified: spec.phone_number_verified,
     };
     state
         .store
@@ -287,6 +297,7 @@ async fn update(
         ("family_name", &mut u.family_name),
         ("nickname", &mut u.nickname),
         ("picture", &mut u.picture),
+        ("phone_number", &mut u.phone_number),
     ] {
         if let Some(v) = text(key)? {
             *field = v;
@@ -297,6 +308,18 @@ async fn update(
     }
     if let Some(b) = flag("email_verified")? {
         u.email_verified = b;
+    }
+    if let Some(b) = flag("phone_verified")?.or(flag("phone_number_verified")?) {
+        u.phone_number_verified = b;
+    }
+    match body.get("address") {
+        None => {}
+        Some(Value::Null) => u.address = None,
+        Some(Value::Object(a)) => {
+            user::check_address(a).map_err(|e| MgmtError::invalid_body(format!("user.{e}")))?;
+            u.address = Some(a.clone());
+        }
+        Some(_) => return Err(MgmtError::invalid_body("user.address must be an object")),
     }
     for (key, target) in [
         ("app_metadata", &mut u.app_metadata),

@@ -44,7 +44,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         revocation_endpoint_auth_signing_alg_values_supported: list(
             &portcullis_core::client::ASSERTION_ALGS,
         ),
-        scopes_supported: list(&["openid", "profile", "email", "offline_access"]),
+        scopes_supported: list(&portcullis_core::scope::OIDC_SCOPES),
         claims_supported: list(&claims::SUPPORTED),
         code_challenge_methods_supported: list(&["S256"]),
         prompt_values_supported: list(&["none", "login", "consent", "select_account"]),
