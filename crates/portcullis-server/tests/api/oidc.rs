@@ -228,3 +228,48 @@ async fn address_and_phone_claims_follow_their_scopes() {
         assert_eq!(doc["email"], ALICE);
     }
 }
+
+#[tokio::test]
+async fn reversed_scope_and_parameter_order_work_and_consent_is_remembered_as_a_set() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let reversed: Vec<_> = with(
+        web_params(),
+        &[("scope", "read:items email profile openid")],
+    )
+    .into_iter()
+    .rev()
+    .collect();
+    let callback = browser.sign_in(&reversed, ALICE).await;
+    assert!(callback.starts_with(WEB_CB), "{callback}");
+    let code = query(&callback).remove("code").unwrap();
+    let body: Value = app.exchange(&code).await.json().await.unwrap();
+    let id_token = claims(body["id_token"].as_str().unwrap());
+    assert_eq!(id_token["email"], ALICE);
+    assert_eq!(id_token["name"], "Alice Example");
+    let granted: std::collections::HashSet<&str> =
+        body["scope"].as_str().unwrap().split(' ').collect();
+    assert_eq!(
+        granted,
+        ["openid", "profile", "email", "read:items"].into(),
+        "{body}"
+    );
+
+    // Consent is remembered as a set: a third-party client (always asked) that was
+    // granted "read:items email openid" is not asked again for the same scopes reordered.
+    let third = |scope: &str| {
+        vec![
+            ("state", "tp".to_owned()),
+            ("audience", API.to_owned()),
+            ("scope", scope.to_owned()),
+            ("redirect_uri", THIRD_CB.to_owned()),
+            ("client_id", THIRD.to_owned()),
+            ("response_type", "code".to_owned()),
+        ]
+    };
+    let asked = location(&browser.authorize(&third("read:items email openid")).await);
+    assert!(asked.starts_with("/u/consent"), "{asked}");
+    browser.consent(&asked, "accept").await;
+    let next = location(&browser.authorize(&third("email openid read:items")).await);
+    assert!(next.starts_with(THIRD_CB), "not asked again: {next}");
+}
