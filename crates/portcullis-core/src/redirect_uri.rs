@@ -220,6 +220,17 @@ mod tests {
             "https://app.example:443/callback",
             "http://app.example/callback",
             "https://app.example/callbackx",
+            "https://app.example/callback#frag",
+            "https://app.example/callback/..;/callback",
+            "https://app.example/x/..;/callback",
+            "https://app.example/%2e%2e/callback",
+            "https://app.example/x/%2e%2e/callback",
+            "https://app.example%2Fcallback",
+            "https://app.example/callback%2f",
+            "https://app.example@evil.test/callback",
+            "https://evil.test@app.example/callback",
+            "https://app.example/callback@evil.test",
+            "https://app.example\\@evil.test/callback",
         ] {
             assert!(find_match(&r, attempt, true).is_none(), "{attempt}");
         }

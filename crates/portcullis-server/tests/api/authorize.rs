@@ -15,6 +15,12 @@ async fn unregistered_redirect_uri_renders_an_error_page_and_never_redirects() {
         "https://app.example/callback?x=1",
         "https://app.example/callback/../callback",
         "https://app.example.evil.example/callback",
+        "https://app.example/callback#x",
+        "https://app.example/x/..;/callback",
+        "https://app.example/x/%2e%2e/callback",
+        "https://app.example/callback%2F",
+        "https://app.example@evil.example/callback",
+        "https://evil.example@app.example/callback",
         "http://localhost:3001/callback",
     ] {
         let r = browser
