@@ -98,9 +98,10 @@ pub(super) async fn save_client(
     .map_err(map_err)
 }
 
-pub(super) async fn delete_client(pool: &SqlitePool, client_id: &str) -> StoreResult<()> {
-    let done = sqlx::query("delete from clients where client_id = ?")
-        .bind(client_id)
+/// Runs a `delete … where key = ?`; `NotFound` when no row had that key.
+async fn delete_one(pool: &SqlitePool, sql: &str, key: &str) -> StoreResult<()> {
+    let done = sqlx::query(sql)
+        .bind(key)
         .execute(pool)
         .await
         .map_err(map_err)?;
@@ -108,6 +109,10 @@ pub(super) async fn delete_client(pool: &SqlitePool, client_id: &str) -> StoreRe
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+pub(super) async fn delete_client(pool: &SqlitePool, client_id: &str) -> StoreResult<()> {
+    delete_one(pool, "delete from clients where client_id = ?", client_id).await
 }
 
 fn with_id(r: &SqliteRow) -> StoreResult<(String, ResourceServer)> {
@@ -179,15 +184,7 @@ pub(super) async fn save_resource_server(
 }
 
 pub(super) async fn delete_resource_server(pool: &SqlitePool, id: &str) -> StoreResult<()> {
-    let done = sqlx::query("delete from resource_servers where id = ?")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(map_err)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    delete_one(pool, "delete from resource_servers where id = ?", id).await
 }
 
 pub(super) async fn list_client_grants(
@@ -265,15 +262,7 @@ pub(super) async fn save_client_grant(
 }
 
 pub(super) async fn delete_client_grant(pool: &SqlitePool, id: &str) -> StoreResult<()> {
-    let done = sqlx::query("delete from client_grants where id = ?")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(map_err)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    delete_one(pool, "delete from client_grants where id = ?", id).await
 }
 
 fn view_from_row(r: &SqliteRow) -> StoreResult<UserView> {
