@@ -5,7 +5,6 @@ use portcullis_core::client::Client;
 use portcullis_core::client_grant::ClientGrant;
 use portcullis_core::redirect_uri::RedirectUri;
 use portcullis_core::resource_server::ResourceServer;
-use portcullis_core::scope::Scope;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 use time::OffsetDateTime;
@@ -15,22 +14,13 @@ use portcullis_core::refresh::RefreshFamily;
 use portcullis_core::session::Session;
 use portcullis_core::user::User;
 
+use super::map_err;
 use super::rows::{
-    client_from_row, from_ts, json, log_from_row, resource_server_from_row, session_from_row, ts,
-    user_from_row,
+    client_from_row, find_one, from_ts, grant_from_row, json, log_from_row,
+    resource_server_from_row, session_from_row, ts, user_from_row,
 };
-use super::{map_err, unavailable};
 use crate::records::UserView;
 use crate::{StoreError, StoreResult};
-
-fn grant_from_row(r: &SqliteRow) -> StoreResult<ClientGrant> {
-    Ok(ClientGrant {
-        id: r.get("id"),
-        client_id: r.get("client_id"),
-        audience: r.get("audience"),
-        scope: Scope::parse(r.get("scope")).map_err(unavailable)?,
-    })
-}
 
 async fn count(pool: &SqlitePool, sql: &'static str) -> StoreResult<i64> {
     Ok(sqlx::query(sql)
@@ -226,12 +216,13 @@ pub(super) async fn find_client_grant_by_id(
     pool: &SqlitePool,
     id: &str,
 ) -> StoreResult<Option<ClientGrant>> {
-    let row = sqlx::query("select * from client_grants where id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.as_ref().map(grant_from_row).transpose()
+    find_one(
+        pool,
+        "select * from client_grants where id = ?",
+        id,
+        grant_from_row,
+    )
+    .await
 }
 
 pub(super) async fn save_client_grant(
@@ -308,12 +299,7 @@ pub(super) async fn list_users(
 }
 
 pub(super) async fn find_user_view(pool: &SqlitePool, id: &str) -> StoreResult<Option<UserView>> {
-    let row = sqlx::query("select * from users where id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.as_ref().map(view_from_row).transpose()
+    find_one(pool, "select * from users where id = ?", id, view_from_row).await
 }
 
 pub(super) async fn save_user(
@@ -434,12 +420,13 @@ pub(super) async fn find_session_by_id(
     pool: &SqlitePool,
     id: &str,
 ) -> StoreResult<Option<Session>> {
-    let row = sqlx::query("select * from sessions where id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.as_ref().map(session_from_row).transpose()
+    find_one(
+        pool,
+        "select * from sessions where id = ?",
+        id,
+        session_from_row,
+    )
+    .await
 }
 
 pub(super) async fn list_logs(

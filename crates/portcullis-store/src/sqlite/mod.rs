@@ -29,8 +29,8 @@ use crate::{
     RefreshExchange, RefreshOutcome, RevokeOutcome, Store, StoreError, StoreResult, TakenCode,
 };
 use rows::{
-    client_from_row, code_from_row, json, resource_server_from_row, session_from_row, ts,
-    user_from_row,
+    client_from_row, code_from_row, find_one, grant_from_row, json, resource_server_from_row,
+    session_from_row, ts, user_from_row,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -186,21 +186,23 @@ impl Store for SqliteStore {
     }
 
     async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        let row = sqlx::query("select * from clients where client_id = ?")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(client_from_row).transpose()
+        find_one(
+            &self.pool,
+            "select * from clients where client_id = ?",
+            client_id,
+            client_from_row,
+        )
+        .await
     }
 
     async fn find_resource_server(&self, identifier: &str) -> StoreResult<Option<ResourceServer>> {
-        let row = sqlx::query("select * from resource_servers where identifier = ?")
-            .bind(identifier)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(resource_server_from_row).transpose()
+        find_one(
+            &self.pool,
+            "select * from resource_servers where identifier = ?",
+            identifier,
+            resource_server_from_row,
+        )
+        .await
     }
 
     async fn find_client_grant(
@@ -214,33 +216,27 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        row.map(|r| {
-            Ok(ClientGrant {
-                id: r.get("id"),
-                client_id: r.get("client_id"),
-                audience: r.get("audience"),
-                scope: Scope::parse(r.get("scope")).map_err(unavailable)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(grant_from_row).transpose()
     }
 
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("select * from users where id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        find_one(
+            &self.pool,
+            "select * from users where id = ?",
+            id,
+            user_from_row,
+        )
+        .await
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("select * from users where email = ?")
-            .bind(User::normalize_email(email))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        find_one(
+            &self.pool,
+            "select * from users where email = ?",
+            &User::normalize_email(email),
+            user_from_row,
+        )
+        .await
     }
 
     async fn record_login(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<()> {
@@ -335,12 +331,13 @@ impl Store for SqliteStore {
     }
 
     async fn find_session(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>> {
-        let row = sqlx::query("select * from sessions where token_hash = ?")
-            .bind(token_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(session_from_row).transpose()
+        find_one(
+            &self.pool,
+            "select * from sessions where token_hash = ?",
+            token_hash.as_str(),
+            session_from_row,
+        )
+        .await
     }
 
     async fn record_session_client(

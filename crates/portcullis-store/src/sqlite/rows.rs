@@ -332,3 +332,27 @@ pub(super) fn log_from_row(row: &SqliteRow) -> StoreResult<LogEvent> {
         ip: row.get("ip"),
     })
 }
+
+pub(super) fn grant_from_row(r: &SqliteRow) -> StoreResult<ClientGrant> {
+    Ok(ClientGrant {
+        id: r.get("id"),
+        client_id: r.get("client_id"),
+        audience: r.get("audience"),
+        scope: Scope::parse(r.get("scope")).map_err(unavailable)?,
+    })
+}
+
+/// Runs a `select … where key = ?` that matches at most one row, and maps that row.
+pub(super) async fn find_one<T>(
+    pool: &sqlx::SqlitePool,
+    sql: &str,
+    key: &str,
+    from_row: fn(&SqliteRow) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let row = sqlx::query(sql)
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(from_row).transpose()
+}
