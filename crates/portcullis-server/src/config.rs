@@ -20,8 +20,10 @@ pub struct RawConfig {
     /// The public URL, which is the issuer (a trailing slash is added). Default
     /// `http://{listen}/`.
     pub public_url: Option<String>,
-    /// Database URL. Default `sqlite://portcullis.db`.
+    /// Database URL. Default `sqlite://portcullis.db`; `postgres://…` for several nodes.
     pub database: Option<String>,
+    /// PostgreSQL connections per node at most. Default 16.
+    pub database_pool_size: Option<u32>,
     /// A tenant file (Auth0 Deploy CLI `tenant.yaml`) applied at every start.
     pub tenant: Option<PathBuf>,
     /// The master key (≥ 32 characters) that encrypts keys and secrets at rest.
@@ -142,6 +144,8 @@ pub struct Settings {
     pub public_url: Option<url::Url>,
     /// Database URL.
     pub database: String,
+    /// PostgreSQL connections at most.
+    pub database_pool_size: u32,
     /// Tenant file applied at start.
     pub tenant: Option<PathBuf>,
     /// Master key source.
@@ -259,11 +263,9 @@ impl RawConfig {
         let database = self
             .database
             .unwrap_or_else(|| "sqlite://portcullis.db".into());
-        if !database.starts_with("sqlite:") {
-            return Err(err(
-                "database",
-                "only sqlite:// URLs are supported by this build",
-            ));
+        let postgres = is_postgres(&database);
+        if !database.starts_with("sqlite:") && !postgres {
+            return Err(err("database", "must be a sqlite:// or postgres:// URL"));
         }
         let in_memory = database.contains(":memory:") || database.contains("mode=memory");
         let master_key = match (self.master_key, self.master_key_file) {
@@ -278,9 +280,19 @@ impl RawConfig {
             }
             (Some(k), None) => MasterKeySource::Given(k),
             (None, Some(path)) => MasterKeySource::File(path),
+            (None, None) if postgres => {
+                return Err(err(
+                    "master_key",
+                    "PostgreSQL needs master_key or master_key_file (PORTCULLIS_MASTER_KEY or PORTCULLIS_MASTER_KEY_FILE): every node must be given the same one",
+                ));
+            }
             (None, None) if in_memory => MasterKeySource::Ephemeral,
             (None, None) => MasterKeySource::GenerateAt(master_key_path_for(&database)),
         };
+        let database_pool_size = self.database_pool_size.unwrap_or(16);
+        if database_pool_size == 0 {
+            return Err(err("database_pool_size", "must be positive"));
+        }
         let log_format = match self.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -326,6 +338,7 @@ impl RawConfig {
             listen,
             public_url,
             database,
+            database_pool_size,
             tenant: self.tenant,
             master_key,
             demo: self.demo.unwrap_or(true),
@@ -356,6 +369,22 @@ pub fn parse_public_url(raw: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// Whether a database URL names PostgreSQL.
+pub fn is_postgres(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+/// A database URL with its password replaced, for printing.
+fn redacted_url(database: &str) -> String {
+    match url::Url::parse(database) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("redacted"));
+            url.to_string()
+        }
+        _ => database.to_owned(),
+    }
+}
+
 /// The generated master key lives beside the database file: `portcullis.db.master-key`.
 fn master_key_path_for(database: &str) -> PathBuf {
     let path = database
@@ -368,12 +397,18 @@ fn master_key_path_for(database: &str) -> PathBuf {
 }
 
 impl Settings {
+    /// The database URL without its password, for messages.
+    pub fn database_display(&self) -> String {
+        redacted_url(&self.database)
+    }
+
     /// Safe settings for tests: an in-memory database, a random port, cheap Argon2.
     pub fn for_tests() -> Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
             database: "sqlite::memory:".into(),
+            database_pool_size: 16,
             tenant: None,
             master_key: MasterKeySource::Ephemeral,
             demo: false,
@@ -405,7 +440,10 @@ impl std::fmt::Display for Settings {
                 self.listen
             )?,
         }
-        writeln!(f, "database = \"{}\"", self.database)?;
+        writeln!(f, "database = \"{}\"", self.database_display())?;
+        if is_postgres(&self.database) {
+            writeln!(f, "database_pool_size = {}", self.database_pool_size)?;
+        }
         if let Some(t) = &self.tenant {
             writeln!(f, "tenant = \"{}\"", t.display())?;
         }

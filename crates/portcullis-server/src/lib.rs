@@ -21,7 +21,7 @@ pub mod views;
 use std::sync::Arc;
 
 use anyhow::Context;
-use portcullis_store::{SqliteStore, Store};
+use portcullis_store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 
 use crate::config::{MasterKeySource, Settings};
@@ -40,14 +40,25 @@ pub struct StartupReport {
 
 /// Opens the configured store and applies migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqliteStore::connect(&settings.database)
-        .await
-        .with_context(|| format!("cannot open the database {}", settings.database))?;
+    let cannot_open = || format!("cannot open the database {}", settings.database_display());
+    let store: Arc<dyn Store> = if config::is_postgres(&settings.database) {
+        Arc::new(
+            PgStore::connect(&settings.database, settings.database_pool_size)
+                .await
+                .with_context(cannot_open)?,
+        )
+    } else {
+        Arc::new(
+            SqliteStore::connect(&settings.database)
+                .await
+                .with_context(cannot_open)?,
+        )
+    };
     store
         .migrate()
         .await
         .context("cannot apply database migrations")?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// Builds the application state for an issuer: store, master key, keys, node secrets,
@@ -63,10 +74,11 @@ pub async fn build(
     let master = Arc::new(master);
     report.notices.extend(notice);
     let now = clock.now();
+    // First the node secret: a wrong master key fails here with a message that says so.
+    let csrf = node_secret(store.as_ref(), &master, "csrf key", now).await?;
     let keys = SigningKeys::load_or_create(store.as_ref(), master.clone(), now)
         .await
         .context("signing keys")?;
-    let csrf = node_secret(store.as_ref(), &master, "csrf key", now).await?;
     let playground = node_secret(store.as_ref(), &master, "playground key", now).await?;
     let secure_cookies = issuer.starts_with("https://");
     let passwords = PasswordHasher::new(settings.password_hashing)
@@ -148,7 +160,11 @@ async fn node_secret(
     let sealed = store.node_secret(name, &fresh, now).await?;
     master
         .open(name, &sealed)
-        .with_context(|| format!("{name}: is this the master key the database was created with?"))
+        .with_context(|| {
+            format!(
+                "cannot decrypt the {name} stored in the database: the master key is not the one the database was created with"
+            )
+        })
 }
 
 /// The issuer for a bound address when no public URL is configured.

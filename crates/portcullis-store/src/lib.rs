@@ -1,12 +1,20 @@
 //! Persistence for Portcullis: one [`Store`] trait with one method per use case, and its
-//! SQLite implementation. The only crate that knows SQL.
+//! two implementations, SQLite (embedded, the default) and PostgreSQL (several nodes). The
+//! only crate that knows SQL. Both run the same SQL (`src/shared/`), compiled once per
+//! backend; each backend supplies its connection setup, migrations and locking.
 //!
 //! Stores *domain* types from `portcullis-core`. Single-use records (codes) are consumed
 //! by one atomic statement, so a code can never be redeemed twice. Every sqlx error is
 //! mapped to [`StoreError`] here.
 
+// Deliberate: `src/shared/` is compiled once per backend module, with that backend's types.
+#![allow(clippy::duplicate_mod)]
+
+mod postgres;
 mod records;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 use async_trait::async_trait;
 use portcullis_core::client::Client;
@@ -21,6 +29,7 @@ use portcullis_core::session::{LoginTransaction, Session};
 use portcullis_core::user::User;
 use time::OffsetDateTime;
 
+pub use postgres::PgStore;
 pub use records::{
     ClientGrantUpsert, ClientUpsert, ImportOutcome, SigningKeyRecord, SigningKeyState,
     TenantImport, UserUpsert, UserView,
@@ -46,6 +55,31 @@ pub enum StoreError {
 
 /// Result alias.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            what: db.message().to_owned(),
+        },
+        _ => unavailable(e),
+    }
+}
+
+/// Connections of a store's pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open.
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
 
 /// The outcome of consuming an authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,8 +151,10 @@ pub enum RevokeOutcome {
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
-    /// Whether the database is reachable.
+    /// Whether the database is reachable and every migration this build knows is applied.
     async fn ping(&self) -> StoreResult<()>;
+    /// The connection pool's use.
+    fn pool_status(&self) -> PoolStatus;
     /// True when the tenant has no clients, APIs or users (first start).
     async fn is_empty(&self) -> StoreResult<bool>;
 

@@ -1,5 +1,7 @@
-//! Store conformance: the behaviour every `Store` implementation must have. Runs against
-//! SQLite (a fresh file per test); the PostgreSQL store will run the same suite.
+//! Store conformance: the behaviour every `Store` implementation must have. Each test runs
+//! twice, on SQLite (a fresh file) and on PostgreSQL (a fresh schema of the server named by
+//! `PORTCULLIS_TEST_POSTGRES_URL`). A test gets two stores with their own pools on one
+//! database, as two nodes have: the concurrency tests race across them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,16 +13,60 @@ use portcullis_core::resource_server::ResourceServer;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::user::User;
-use portcullis_store::{SqliteStore, Store, TakenCode, TenantImport, UserUpsert};
+use portcullis_store::{
+    PgStore, SigningKeyRecord, SigningKeyState, SqliteStore, Store, StoreError, TakenCode,
+    TenantImport, UserUpsert,
+};
 use time::{Duration, OffsetDateTime};
 
-async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    (Arc::new(store), dir)
+type Nodes = [Arc<dyn Store>; 2];
+
+/// Runs each test on both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("s.db").display());
+                let a: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+                let b: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+                a.migrate().await.unwrap();
+                super::$name([a, b]).await;
+            })*
+            use super::*;
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                let Some(url) = portcullis_store::testing::fresh_postgres_schema().await else {
+                    return;
+                };
+                let a: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 8).await.unwrap());
+                let b: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 8).await.unwrap());
+                a.migrate().await.unwrap();
+                super::$name([a, b]).await;
+            })*
+            use super::*;
+        }
+    };
 }
+
+on_both_backends!(
+    a_code_is_taken_exactly_once_under_concurrency,
+    an_unknown_code_is_unknown,
+    tenant_import_is_idempotent_and_matches_users_by_email_case_insensitively,
+    nodes_applying_one_tenant_file_at_once_create_each_entry_once,
+    nodes_racing_for_a_node_secret_all_get_the_first_one,
+    grants_accumulate_scopes,
+    issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest,
+    concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_token,
+    purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revoked,
+    there_is_one_current_and_one_next_signing_key,
+    a_client_assertion_jti_is_accepted_once_across_nodes,
+    login_counters_count_every_attempt_across_nodes,
+    ping_reports_the_migrations_applied,
+);
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
@@ -66,14 +112,13 @@ fn code() -> AuthorizationCode {
     }
 }
 
-#[tokio::test]
-async fn a_code_is_taken_exactly_once_under_concurrency() {
-    let (store, _dir) = store().await;
+async fn a_code_is_taken_exactly_once_under_concurrency([store, other]: Nodes) {
     let hash = TokenHash::of("the code");
     store.insert_code(&hash, &code(), now()).await.unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|i| {
-            let (store, hash) = (store.clone(), hash.clone());
+            let node = if i % 2 == 0 { &store } else { &other };
+            let (store, hash) = (node.clone(), hash.clone());
             tokio::spawn(async move {
                 store
                     .take_code(&hash, now(), &format!("jti-{i}"), now(), "family")
@@ -102,9 +147,7 @@ async fn a_code_is_taken_exactly_once_under_concurrency() {
     assert!(replays.windows(2).all(|w| w[0] == w[1] && w[0].is_some()));
 }
 
-#[tokio::test]
-async fn an_unknown_code_is_unknown() {
-    let (store, _dir) = store().await;
+async fn an_unknown_code_is_unknown([store, _]: Nodes) {
     assert_eq!(
         store
             .take_code(&TokenHash::of("nope"), now(), "j", now(), "f")
@@ -114,9 +157,9 @@ async fn an_unknown_code_is_unknown() {
     );
 }
 
-#[tokio::test]
-async fn tenant_import_is_idempotent_and_matches_users_by_email_case_insensitively() {
-    let (store, _dir) = store().await;
+async fn tenant_import_is_idempotent_and_matches_users_by_email_case_insensitively(
+    [store, _]: Nodes,
+) {
     let api = ResourceServer {
         identifier: "https://api.example/".into(),
         name: "API".into(),
@@ -157,12 +200,10 @@ async fn tenant_import_is_idempotent_and_matches_users_by_email_case_insensitive
     );
 }
 
-#[tokio::test]
-async fn nodes_racing_for_a_node_secret_all_get_the_first_one() {
-    let (store, _dir) = store().await;
+async fn nodes_racing_for_a_node_secret_all_get_the_first_one([store, other]: Nodes) {
     let tasks: Vec<_> = (0..10u8)
         .map(|i| {
-            let store = store.clone();
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
             tokio::spawn(async move { store.node_secret("k", &[i; 4], now()).await.unwrap() })
         })
         .collect();
@@ -177,9 +218,7 @@ async fn nodes_racing_for_a_node_secret_all_get_the_first_one() {
     );
 }
 
-#[tokio::test]
-async fn grants_accumulate_scopes() {
-    let (store, _dir) = store().await;
+async fn grants_accumulate_scopes([store, _]: Nodes) {
     store
         .import_tenant(
             &TenantImport {
@@ -272,9 +311,9 @@ fn exchange<'a>(
     }
 }
 
-#[tokio::test]
-async fn issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest() {
-    let (store, _dir) = store().await;
+async fn issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest(
+    [store, _]: Nodes,
+) {
     for i in 0..201 {
         let f = family(&format!("f{i}"), now() + Duration::seconds(i));
         store
@@ -311,16 +350,16 @@ async fn issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest
     );
 }
 
-#[tokio::test]
-async fn concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_token() {
-    let (store, _dir) = store().await;
+async fn concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_token(
+    [store, other]: Nodes,
+) {
     store
         .create_refresh_family(&family("f", now()), &TokenHash::of("t"), ("j", now()))
         .await
         .unwrap();
     let tasks: Vec<_> = (0..10)
         .map(|i| {
-            let store = store.clone();
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
             tokio::spawn(async move {
                 let (hash, new) = (TokenHash::of("t"), TokenHash::of(&format!("n{i}")));
                 store
@@ -359,9 +398,9 @@ async fn concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_toke
     assert!(active <= 1, "never two chains: {active}");
 }
 
-#[tokio::test]
-async fn purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revoked() {
-    let (store, _dir) = store().await;
+async fn purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revoked(
+    [store, _]: Nodes,
+) {
     store
         .create_refresh_family(
             &family("f", now()),
@@ -398,4 +437,118 @@ async fn purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revo
             .is_none()
     );
     assert!(store.is_access_token_revoked("j").await.unwrap());
+}
+
+async fn nodes_applying_one_tenant_file_at_once_create_each_entry_once([store, other]: Nodes) {
+    let import = TenantImport {
+        users: vec![user("a@example.com"), user("b@example.com")],
+        ..Default::default()
+    };
+    let (a, b) = tokio::join!(
+        store.import_tenant(&import, now()),
+        other.import_tenant(&import, now())
+    );
+    let created = a
+        .unwrap()
+        .iter()
+        .chain(&b.unwrap())
+        .filter(|o| o.created)
+        .count();
+    assert_eq!(
+        created, 2,
+        "each user is created by one node and updated by the other"
+    );
+    let (users, total) = store.list_users(None, 0, 10).await.unwrap();
+    assert_eq!((users.len(), total), (2, 2));
+}
+
+fn key(kid: &str, state: SigningKeyState) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: "RS256".into(),
+        private_key_enc: vec![1, 2, 3],
+        public_jwk: "{}".into(),
+        state,
+        created_at: now(),
+    }
+}
+
+async fn there_is_one_current_and_one_next_signing_key([store, other]: Nodes) {
+    let (ka, kb) = (
+        key("a", SigningKeyState::Current),
+        key("b", SigningKeyState::Current),
+    );
+    let (a, b) = tokio::join!(store.insert_signing_key(&ka), other.insert_signing_key(&kb));
+    assert!(
+        matches!(
+            (&a, &b),
+            (Ok(()), Err(StoreError::Conflict { .. })) | (Err(StoreError::Conflict { .. }), Ok(()))
+        ),
+        "a second current key is a conflict: {a:?} {b:?}"
+    );
+    store
+        .insert_signing_key(&key("n", SigningKeyState::Next))
+        .await
+        .unwrap();
+    other
+        .rotate_signing_keys(&key("n2", SigningKeyState::Next), now(), now())
+        .await
+        .unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    let of = |state| {
+        keys.iter()
+            .filter(|k| k.state == state)
+            .map(|k| k.kid.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(SigningKeyState::Current), ["n"]);
+    assert_eq!(of(SigningKeyState::Next), ["n2"]);
+    assert_eq!(of(SigningKeyState::Previous).len(), 1);
+}
+
+async fn a_client_assertion_jti_is_accepted_once_across_nodes([store, other]: Nodes) {
+    let expires = now() + Duration::minutes(5);
+    let (a, b) = tokio::join!(
+        store.use_assertion_jti("c", "jti-1", expires),
+        other.use_assertion_jti("c", "jti-1", expires)
+    );
+    assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|ok| **ok).count(), 1);
+    assert!(
+        other
+            .use_assertion_jti("d", "jti-1", expires)
+            .await
+            .unwrap(),
+        "jtis are per client"
+    );
+}
+
+async fn login_counters_count_every_attempt_across_nodes([store, other]: Nodes) {
+    let window = Duration::minutes(15);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
+            tokio::spawn(async move { store.bump_login_counter("k", now(), window).await })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap().unwrap().failures);
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=20).collect::<Vec<i64>>(),
+        "each bump sees its own count"
+    );
+    let later = store
+        .bump_login_counter("k", now() + window, window)
+        .await
+        .unwrap();
+    assert_eq!(later.failures, 1, "a new window starts over");
+}
+
+async fn ping_reports_the_migrations_applied([store, _]: Nodes) {
+    store.ping().await.unwrap();
+    let status = store.pool_status();
+    assert!(status.open >= 1 && status.open <= status.max, "{status:?}");
 }

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use portcullis_core::proto::discovery::{Jwk, JwkSet};
-use portcullis_store::{SigningKeyRecord, SigningKeyState, Store};
+use portcullis_store::{SigningKeyRecord, SigningKeyState, Store, StoreError};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -68,6 +68,8 @@ pub struct SigningKeys {
 
 impl SigningKeys {
     /// Loads the keys, generating the current and the next key when missing (first start).
+    /// Nodes starting at once may both generate one: the store keeps one of each state, and
+    /// the node whose insert conflicts loads the other's.
     pub async fn load_or_create(
         store: &dyn Store,
         master: Arc<MasterKey>,
@@ -76,7 +78,10 @@ impl SigningKeys {
         for state in [SigningKeyState::Current, SigningKeyState::Next] {
             if !store.signing_keys().await?.iter().any(|r| r.state == state) {
                 let record = new_key(&master, state, now).await?;
-                store.insert_signing_key(&record).await?;
+                match store.insert_signing_key(&record).await {
+                    Ok(()) | Err(StoreError::Conflict { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         let set = load(store, &master).await?;

@@ -139,7 +139,13 @@ impl TestApp {
         let tenant_path = dir.path().join("tenant.yaml");
         std::fs::write(&tenant_path, TENANT).unwrap();
         let mut settings = Settings::for_tests();
-        settings.database = format!("sqlite://{}", db_path.display());
+        settings.database = match std::env::var("PORTCULLIS_TEST_STORE").as_deref() {
+            // The whole suite again on PostgreSQL: scripts/test runs it both ways.
+            Ok("postgres") => portcullis_store::testing::fresh_postgres_schema()
+                .await
+                .expect("PORTCULLIS_TEST_STORE=postgres needs PORTCULLIS_TEST_POSTGRES_URL"),
+            _ => format!("sqlite://{}", db_path.display()),
+        };
         settings.master_key =
             MasterKeySource::Given("test master key, at least 32 characters long".into());
         settings.tenant = Some(tenant_path);
@@ -252,12 +258,57 @@ impl TestApp {
         .await
     }
 
-    /// The raw bytes of the database files (main file and WAL).
-    pub fn database_bytes(&self) -> Vec<u8> {
+    fn on_postgres(&self) -> bool {
+        self.settings.database.starts_with("postgres")
+    }
+
+    /// Everything the database holds: on SQLite the raw bytes of its files (main file and
+    /// WAL), on PostgreSQL the text of every row of every table.
+    pub async fn database_bytes(&self) -> Vec<u8> {
+        if self.on_postgres() {
+            let db = self.postgres().await;
+            let tables: Vec<String> = sqlx::query_scalar(
+                "select table_name::text from information_schema.tables where table_schema = current_schema()",
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            let mut bytes = Vec::new();
+            for table in tables {
+                let rows: Vec<String> =
+                    sqlx::query_scalar(&format!("select t::text from {table} t"))
+                        .fetch_all(&db)
+                        .await
+                        .unwrap();
+                bytes.extend(rows.concat().into_bytes());
+            }
+            return bytes;
+        }
         let mut bytes = std::fs::read(&self.db_path).unwrap_or_default();
         let wal = self.db_path.with_extension("db-wal");
         bytes.extend(std::fs::read(wal).unwrap_or_default());
         bytes
+    }
+
+    async fn postgres(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.settings.database)
+            .await
+            .unwrap()
+    }
+
+    /// Runs one SQL statement on the app's database, behind the server's back.
+    pub async fn execute_sql(&self, sql: &str) {
+        if self.on_postgres() {
+            sqlx::query(sql)
+                .execute(&self.postgres().await)
+                .await
+                .unwrap();
+        } else {
+            let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&db).await.unwrap();
+        }
     }
 }
 

@@ -107,13 +107,8 @@ async fn a_store_failure_answers_503_not_a_false_200() {
     let app = TestApp::spawn().await;
     let tokens = tokens_for(&app, WEB_APP, OFFLINE).await;
     // Break the store under the running server: revocation cannot be recorded.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
-        .await
-        .unwrap();
-    sqlx::query("alter table refresh_families rename to refresh_families_gone")
-        .execute(&db)
-        .await
-        .unwrap();
+    app.execute_sql("alter table refresh_families rename to refresh_families_gone")
+        .await;
     let r = revoke(&app, WEB_APP, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = r.json().await.unwrap();

@@ -413,7 +413,7 @@ async fn secrets_codes_and_cookies_are_not_stored_in_clear() {
     let login = browser.login(&next, ALICE, PASSWORD).await;
     let session = Browser::session_cookie(&login).unwrap();
     let code = query(&location(&login)).remove("code").unwrap();
-    let bytes = app.database_bytes();
+    let bytes = app.database_bytes().await;
     assert!(bytes.len() > 4096);
     for secret in [
         WEB_SECRET,

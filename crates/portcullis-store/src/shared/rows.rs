@@ -1,4 +1,4 @@
-//! Row ↔ domain mapping for SQLite, and the tenant import.
+//! Row ↔ domain mapping, and the tenant import (shared by both backends).
 
 use portcullis_core::client::{
     AppType, Client, JwtConfiguration, SigningAlg, TokenEndpointAuthMethod,
@@ -16,13 +16,13 @@ use portcullis_core::session::Session;
 use portcullis_core::user::User;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::{admin, map_err, unavailable};
+use super::{Conn, Db, DbRow, admin};
 use crate::records::{ImportOutcome, SigningKeyRecord, SigningKeyState, TenantImport};
 use crate::{StoreError, StoreResult};
+use crate::{map_err, unavailable};
 
 /// Stored time: unix seconds.
 pub(super) fn ts(t: OffsetDateTime) -> i64 {
@@ -38,7 +38,7 @@ pub(super) fn json<T: Serialize + ?Sized>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(unavailable)
 }
 
-fn from_json<T: DeserializeOwned>(row: &SqliteRow, column: &str) -> StoreResult<T> {
+fn from_json<T: DeserializeOwned>(row: &DbRow, column: &str) -> StoreResult<T> {
     serde_json::from_str(row.get::<&str, _>(column)).map_err(unavailable)
 }
 
@@ -51,7 +51,7 @@ fn enum_from<T: DeserializeOwned>(raw: &str, what: &str) -> StoreResult<T> {
     serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| corrupt(what))
 }
 
-pub(super) fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
+pub(super) fn client_from_row(row: &DbRow) -> StoreResult<Client> {
     let callbacks: Vec<String> = from_json(row, "callbacks")?;
     let callbacks = callbacks
         .iter()
@@ -86,7 +86,7 @@ pub(super) fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
     })
 }
 
-pub(super) fn resource_server_from_row(row: &SqliteRow) -> StoreResult<ResourceServer> {
+pub(super) fn resource_server_from_row(row: &DbRow) -> StoreResult<ResourceServer> {
     Ok(ResourceServer {
         identifier: row.get("identifier"),
         name: row.get("name"),
@@ -99,7 +99,7 @@ pub(super) fn resource_server_from_row(row: &SqliteRow) -> StoreResult<ResourceS
     })
 }
 
-pub(super) fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+pub(super) fn user_from_row(row: &DbRow) -> StoreResult<User> {
     Ok(User {
         id: row.get("id"),
         email: row.get("email"),
@@ -124,7 +124,7 @@ pub(super) fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
     })
 }
 
-pub(super) fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
+pub(super) fn session_from_row(row: &DbRow) -> StoreResult<Session> {
     Ok(Session {
         id: row.get("id"),
         user_id: row.get("user_id"),
@@ -136,7 +136,7 @@ pub(super) fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
     })
 }
 
-pub(super) fn code_from_row(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
+pub(super) fn code_from_row(row: &DbRow) -> StoreResult<AuthorizationCode> {
     let code_challenge = match row.get::<Option<&str>, _>("code_challenge") {
         None => None,
         Some(c) => {
@@ -159,7 +159,7 @@ pub(super) fn code_from_row(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
     })
 }
 
-pub(super) fn signing_key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRecord> {
+pub(super) fn signing_key_from_row(row: &DbRow) -> StoreResult<SigningKeyRecord> {
     Ok(SigningKeyRecord {
         kid: row.get("kid"),
         alg: row.get("alg"),
@@ -174,14 +174,14 @@ pub(super) fn signing_key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRec
 /// merged with what it updates, and written by the same `save_*` functions the Management
 /// API uses: one write path per table.
 pub(super) async fn import(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     import: &TenantImport,
     now: OffsetDateTime,
 ) -> StoreResult<Vec<ImportOutcome>> {
     let mut outcomes = Vec::new();
     for rs in &import.resource_servers {
         let existing: Option<String> =
-            sqlx::query("select id from resource_servers where identifier = ?")
+            sqlx::query("select id from resource_servers where identifier = $1")
                 .bind(&rs.identifier)
                 .fetch_optional(&mut *c)
                 .await
@@ -189,7 +189,7 @@ pub(super) async fn import(
                 .map(|r| r.get(0));
         let id = match &existing {
             Some(id) => id.clone(),
-            None => new_id(c, "rs_").await?,
+            None => new_id("rs_"),
         };
         admin::save_resource_server(&mut *c, &id, rs, now).await?;
         outcomes.push(ImportOutcome {
@@ -202,9 +202,9 @@ pub(super) async fn import(
     for up in &import.clients {
         let new = &up.client;
         let row = if up.match_on_client_id {
-            sqlx::query("select * from clients where client_id = ?").bind(&new.client_id)
+            sqlx::query("select * from clients where client_id = $1").bind(&new.client_id)
         } else {
-            sqlx::query("select * from clients where name = ?").bind(&new.name)
+            sqlx::query("select * from clients where name = $1").bind(&new.name)
         }
         .fetch_optional(&mut *c)
         .await
@@ -229,9 +229,7 @@ pub(super) async fn import(
         });
     }
     for g in &import.client_grants {
-        let client_id: Option<String> = sqlx::query("select client_id from clients where client_id = ? or name = ? order by client_id = ? desc limit 1")
-            .bind(&g.client)
-            .bind(&g.client)
+        let client_id: Option<String> = sqlx::query("select client_id from clients where client_id = $1 or name = $1 order by client_id = $1 desc limit 1")
             .bind(&g.client)
             .fetch_optional(&mut *c)
             .await
@@ -245,7 +243,7 @@ pub(super) async fn import(
                 ),
             });
         };
-        let api_exists = sqlx::query("select 1 from resource_servers where identifier = ?")
+        let api_exists = sqlx::query("select 1 from resource_servers where identifier = $1")
             .bind(&g.audience)
             .fetch_optional(&mut *c)
             .await
@@ -257,7 +255,7 @@ pub(super) async fn import(
             });
         }
         let existing: Option<String> =
-            sqlx::query("select id from client_grants where client_id = ? and audience = ?")
+            sqlx::query("select id from client_grants where client_id = $1 and audience = $2")
                 .bind(&client_id)
                 .bind(&g.audience)
                 .fetch_optional(&mut *c)
@@ -280,7 +278,7 @@ pub(super) async fn import(
     }
     for up in &import.users {
         let email = User::normalize_email(&up.user.email);
-        let row = sqlx::query("select * from users where email = ?")
+        let row = sqlx::query("select * from users where email = $1")
             .bind(&email)
             .fetch_optional(&mut *c)
             .await
@@ -309,17 +307,14 @@ pub(super) async fn import(
     Ok(outcomes)
 }
 
-/// A random id with a prefix (`rs_…`), from SQLite's random source.
-async fn new_id(c: &mut SqliteConnection, prefix: &str) -> StoreResult<String> {
-    let row = sqlx::query("select ? || lower(hex(randomblob(12)))")
-        .bind(prefix)
-        .fetch_one(&mut *c)
-        .await
-        .map_err(map_err)?;
-    Ok(row.get(0))
+/// A random id with a prefix (`rs_…`): 96 bits, lower-case hex.
+fn new_id(prefix: &str) -> String {
+    let bytes: [u8; 12] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
 }
 
-pub(super) fn log_from_row(row: &SqliteRow) -> StoreResult<LogEvent> {
+pub(super) fn log_from_row(row: &DbRow) -> StoreResult<LogEvent> {
     Ok(LogEvent {
         id: row.get("id"),
         date: from_ts(row.get("date"))?,
@@ -333,7 +328,7 @@ pub(super) fn log_from_row(row: &SqliteRow) -> StoreResult<LogEvent> {
     })
 }
 
-pub(super) fn grant_from_row(r: &SqliteRow) -> StoreResult<ClientGrant> {
+pub(super) fn grant_from_row(r: &DbRow) -> StoreResult<ClientGrant> {
     Ok(ClientGrant {
         id: r.get("id"),
         client_id: r.get("client_id"),
@@ -344,10 +339,10 @@ pub(super) fn grant_from_row(r: &SqliteRow) -> StoreResult<ClientGrant> {
 
 /// Runs a `select … where key = ?` that matches at most one row, and maps that row.
 pub(super) async fn find_one<T>(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::Pool<Db>,
     sql: &str,
     key: &str,
-    from_row: fn(&SqliteRow) -> StoreResult<T>,
+    from_row: fn(&DbRow) -> StoreResult<T>,
 ) -> StoreResult<Option<T>> {
     let row = sqlx::query(sql)
         .bind(key)

@@ -1,12 +1,11 @@
-//! Management API persistence on SQLite: listing with paging, saving and deleting
-//! clients, APIs and client grants.
+//! Management API persistence (both backends): listing with paging, saving and deleting
+//! clients, APIs, client grants and users.
 
 use portcullis_core::client::Client;
 use portcullis_core::client_grant::ClientGrant;
 use portcullis_core::redirect_uri::RedirectUri;
 use portcullis_core::resource_server::ResourceServer;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 use time::OffsetDateTime;
 
 use portcullis_core::log::LogEvent;
@@ -14,15 +13,16 @@ use portcullis_core::refresh::RefreshFamily;
 use portcullis_core::session::Session;
 use portcullis_core::user::User;
 
-use super::map_err;
 use super::rows::{
     client_from_row, find_one, from_ts, grant_from_row, json, log_from_row,
     resource_server_from_row, session_from_row, ts, user_from_row,
 };
+use super::{Db, DbRow};
+use crate::map_err;
 use crate::records::UserView;
 use crate::{StoreError, StoreResult};
 
-async fn count(pool: &SqlitePool, sql: &'static str) -> StoreResult<i64> {
+async fn count(pool: &sqlx::Pool<Db>, sql: &'static str) -> StoreResult<i64> {
     Ok(sqlx::query(sql)
         .fetch_one(pool)
         .await
@@ -31,11 +31,11 @@ async fn count(pool: &SqlitePool, sql: &'static str) -> StoreResult<i64> {
 }
 
 pub(super) async fn list_clients(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     offset: i64,
     limit: i64,
 ) -> StoreResult<(Vec<Client>, i64)> {
-    let rows = sqlx::query("select * from clients order by name, client_id limit ? offset ?")
+    let rows = sqlx::query("select * from clients order by name, client_id limit $1 offset $2")
         .bind(limit)
         .bind(offset)
         .fetch_all(pool)
@@ -49,7 +49,7 @@ pub(super) async fn list_clients(
 }
 
 pub(super) async fn save_client(
-    exec: impl sqlx::SqliteExecutor<'_>,
+    exec: impl sqlx::Executor<'_, Database = Db>,
     c: &Client,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
@@ -57,7 +57,7 @@ pub(super) async fn save_client(
     sqlx::query(
         "insert into clients (client_id, name, app_type, is_first_party, callbacks, allowed_logout_urls, web_origins, grant_types,
            token_endpoint_auth_method, secret_hash, jwt_lifetime_in_seconds, jwt_alg, refresh_token, credentials, created_at, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          on conflict (client_id) do update set name = excluded.name, app_type = excluded.app_type,
            is_first_party = excluded.is_first_party, callbacks = excluded.callbacks,
            allowed_logout_urls = excluded.allowed_logout_urls, web_origins = excluded.web_origins,
@@ -89,7 +89,7 @@ pub(super) async fn save_client(
 }
 
 /// Runs a `delete … where key = ?`; `NotFound` when no row had that key.
-async fn delete_one(pool: &SqlitePool, sql: &str, key: &str) -> StoreResult<()> {
+async fn delete_one(pool: &sqlx::Pool<Db>, sql: &str, key: &str) -> StoreResult<()> {
     let done = sqlx::query(sql)
         .bind(key)
         .execute(pool)
@@ -101,21 +101,21 @@ async fn delete_one(pool: &SqlitePool, sql: &str, key: &str) -> StoreResult<()> 
     Ok(())
 }
 
-pub(super) async fn delete_client(pool: &SqlitePool, client_id: &str) -> StoreResult<()> {
-    delete_one(pool, "delete from clients where client_id = ?", client_id).await
+pub(super) async fn delete_client(pool: &sqlx::Pool<Db>, client_id: &str) -> StoreResult<()> {
+    delete_one(pool, "delete from clients where client_id = $1", client_id).await
 }
 
-fn with_id(r: &SqliteRow) -> StoreResult<(String, ResourceServer)> {
+fn with_id(r: &DbRow) -> StoreResult<(String, ResourceServer)> {
     Ok((r.get("id"), resource_server_from_row(r)?))
 }
 
 pub(super) async fn list_resource_servers(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     offset: i64,
     limit: i64,
 ) -> StoreResult<(Vec<(String, ResourceServer)>, i64)> {
     let rows =
-        sqlx::query("select * from resource_servers order by name, identifier limit ? offset ?")
+        sqlx::query("select * from resource_servers order by name, identifier limit $1 offset $2")
             .bind(limit)
             .bind(offset)
             .fetch_all(pool)
@@ -129,12 +129,10 @@ pub(super) async fn list_resource_servers(
 }
 
 pub(super) async fn find_resource_server_by_id(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     id: &str,
 ) -> StoreResult<Option<(String, ResourceServer)>> {
-    let row = sqlx::query("select * from resource_servers where id = ? or identifier = ? order by id = ? desc limit 1")
-        .bind(id)
-        .bind(id)
+    let row = sqlx::query("select * from resource_servers where id = $1 or identifier = $1 order by id = $1 desc limit 1")
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -143,14 +141,14 @@ pub(super) async fn find_resource_server_by_id(
 }
 
 pub(super) async fn save_resource_server(
-    exec: impl sqlx::SqliteExecutor<'_>,
+    exec: impl sqlx::Executor<'_, Database = Db>,
     id: &str,
     api: &ResourceServer,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     sqlx::query(
         "insert into resource_servers (id, identifier, name, scopes, allow_offline_access, token_lifetime, signing_alg,
-           skip_consent_for_verifiable_first_party_clients, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           skip_consent_for_verifiable_first_party_clients, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          on conflict (id) do update set name = excluded.name, scopes = excluded.scopes,
            allow_offline_access = excluded.allow_offline_access, token_lifetime = excluded.token_lifetime,
            signing_alg = excluded.signing_alg,
@@ -173,20 +171,20 @@ pub(super) async fn save_resource_server(
     .map_err(map_err)
 }
 
-pub(super) async fn delete_resource_server(pool: &SqlitePool, id: &str) -> StoreResult<()> {
-    delete_one(pool, "delete from resource_servers where id = ?", id).await
+pub(super) async fn delete_resource_server(pool: &sqlx::Pool<Db>, id: &str) -> StoreResult<()> {
+    delete_one(pool, "delete from resource_servers where id = $1", id).await
 }
 
 pub(super) async fn list_client_grants(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     client_id: Option<&str>,
     audience: Option<&str>,
     offset: i64,
     limit: i64,
 ) -> StoreResult<(Vec<ClientGrant>, i64)> {
-    let filter = "(?1 is null or client_id = ?1) and (?2 is null or audience = ?2)";
+    let filter = "($1 is null or client_id = $1) and ($2 is null or audience = $2)";
     let rows = sqlx::query(&format!(
-        "select * from client_grants where {filter} order by client_id, audience limit ?3 offset ?4"
+        "select * from client_grants where {filter} order by client_id, audience limit $3 offset $4"
     ))
     .bind(client_id)
     .bind(audience)
@@ -213,12 +211,12 @@ pub(super) async fn list_client_grants(
 }
 
 pub(super) async fn find_client_grant_by_id(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     id: &str,
 ) -> StoreResult<Option<ClientGrant>> {
     find_one(
         pool,
-        "select * from client_grants where id = ?",
+        "select * from client_grants where id = $1",
         id,
         grant_from_row,
     )
@@ -226,12 +224,12 @@ pub(super) async fn find_client_grant_by_id(
 }
 
 pub(super) async fn save_client_grant(
-    exec: impl sqlx::SqliteExecutor<'_>,
+    exec: impl sqlx::Executor<'_, Database = Db>,
     g: &ClientGrant,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     let result = sqlx::query(
-        "insert into client_grants (id, client_id, audience, scope, created_at, updated_at) values (?, ?, ?, ?, ?, ?)
+        "insert into client_grants (id, client_id, audience, scope, created_at, updated_at) values ($1, $2, $3, $4, $5, $6)
          on conflict (id) do update set scope = excluded.scope, updated_at = excluded.updated_at",
     )
     .bind(&g.id)
@@ -252,11 +250,11 @@ pub(super) async fn save_client_grant(
     }
 }
 
-pub(super) async fn delete_client_grant(pool: &SqlitePool, id: &str) -> StoreResult<()> {
-    delete_one(pool, "delete from client_grants where id = ?", id).await
+pub(super) async fn delete_client_grant(pool: &sqlx::Pool<Db>, id: &str) -> StoreResult<()> {
+    delete_one(pool, "delete from client_grants where id = $1", id).await
 }
 
-fn view_from_row(r: &SqliteRow) -> StoreResult<UserView> {
+fn view_from_row(r: &DbRow) -> StoreResult<UserView> {
     Ok(UserView {
         user: user_from_row(r)?,
         created_at: from_ts(r.get("created_at"))?,
@@ -269,14 +267,14 @@ fn view_from_row(r: &SqliteRow) -> StoreResult<UserView> {
 }
 
 pub(super) async fn list_users(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     email: Option<&str>,
     offset: i64,
     limit: i64,
 ) -> StoreResult<(Vec<UserView>, i64)> {
     let email = email.map(User::normalize_email);
     let rows = sqlx::query(
-        "select * from users where (?1 is null or email = ?1) order by email limit ?2 offset ?3",
+        "select * from users where ($1 is null or email = $1) order by email limit $2 offset $3",
     )
     .bind(&email)
     .bind(limit)
@@ -284,7 +282,7 @@ pub(super) async fn list_users(
     .fetch_all(pool)
     .await
     .map_err(map_err)?;
-    let total: i64 = sqlx::query("select count(*) from users where (?1 is null or email = ?1)")
+    let total: i64 = sqlx::query("select count(*) from users where ($1 is null or email = $1)")
         .bind(&email)
         .fetch_one(pool)
         .await
@@ -298,19 +296,22 @@ pub(super) async fn list_users(
     ))
 }
 
-pub(super) async fn find_user_view(pool: &SqlitePool, id: &str) -> StoreResult<Option<UserView>> {
-    find_one(pool, "select * from users where id = ?", id, view_from_row).await
+pub(super) async fn find_user_view(
+    pool: &sqlx::Pool<Db>,
+    id: &str,
+) -> StoreResult<Option<UserView>> {
+    find_one(pool, "select * from users where id = $1", id, view_from_row).await
 }
 
 pub(super) async fn save_user(
-    exec: impl sqlx::SqliteExecutor<'_>,
+    exec: impl sqlx::Executor<'_, Database = Db>,
     u: &User,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     sqlx::query(
         "insert into users (id, email, email_verified, name, given_name, family_name, nickname, picture, password_hash, blocked,
            app_metadata, user_metadata, address, phone_number, phone_number_verified, created_at, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          on conflict (id) do update set email = excluded.email, email_verified = excluded.email_verified, name = excluded.name,
            given_name = excluded.given_name, family_name = excluded.family_name, nickname = excluded.nickname,
            picture = excluded.picture, password_hash = excluded.password_hash, blocked = excluded.blocked,
@@ -341,16 +342,16 @@ pub(super) async fn save_user(
     .map_err(map_err)
 }
 
-pub(super) async fn delete_user(pool: &SqlitePool, id: &str) -> StoreResult<()> {
+pub(super) async fn delete_user(pool: &sqlx::Pool<Db>, id: &str) -> StoreResult<()> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     // Refresh families and assertion records have no foreign key to users; end them here.
-    sqlx::query("update refresh_families set revoked_at = coalesce(revoked_at, ?), revoked_reason = coalesce(revoked_reason, 'user deleted') where user_id = ?")
+    sqlx::query("update refresh_families set revoked_at = coalesce(revoked_at, $1), revoked_reason = coalesce(revoked_reason, 'user deleted') where user_id = $2")
         .bind(ts(OffsetDateTime::UNIX_EPOCH))
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-    let done = sqlx::query("delete from users where id = ?")
+    let done = sqlx::query("delete from users where id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -362,12 +363,12 @@ pub(super) async fn delete_user(pool: &SqlitePool, id: &str) -> StoreResult<()> 
 }
 
 pub(super) async fn list_user_refresh_families(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     user_id: &str,
     now: OffsetDateTime,
 ) -> StoreResult<Vec<(RefreshFamily, Option<OffsetDateTime>)>> {
     let rows = sqlx::query(
-        "select * from refresh_families where user_id = ? and revoked_at is null and (expires_at is null or expires_at > ?) order by created_at",
+        "select * from refresh_families where user_id = $1 and revoked_at is null and (expires_at is null or expires_at > $2) order by created_at",
     )
     .bind(user_id)
     .bind(ts(now))
@@ -387,10 +388,10 @@ pub(super) async fn list_user_refresh_families(
 }
 
 pub(super) async fn find_refresh_family_by_id(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     id: &str,
 ) -> StoreResult<Option<RefreshFamily>> {
-    let row = sqlx::query("select * from refresh_families where id = ?")
+    let row = sqlx::query("select * from refresh_families where id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -401,12 +402,12 @@ pub(super) async fn find_refresh_family_by_id(
 }
 
 pub(super) async fn list_user_sessions(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     user_id: &str,
     now: OffsetDateTime,
 ) -> StoreResult<Vec<Session>> {
     let rows = sqlx::query(
-        "select * from sessions where user_id = ? and expires_at > ? order by created_at",
+        "select * from sessions where user_id = $1 and expires_at > $2 order by created_at",
     )
     .bind(user_id)
     .bind(ts(now))
@@ -417,12 +418,12 @@ pub(super) async fn list_user_sessions(
 }
 
 pub(super) async fn find_session_by_id(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     id: &str,
 ) -> StoreResult<Option<Session>> {
     find_one(
         pool,
-        "select * from sessions where id = ?",
+        "select * from sessions where id = $1",
         id,
         session_from_row,
     )
@@ -430,19 +431,19 @@ pub(super) async fn find_session_by_id(
 }
 
 pub(super) async fn list_logs(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<Db>,
     log_type: Option<&str>,
     offset: i64,
     limit: i64,
 ) -> StoreResult<(Vec<LogEvent>, i64)> {
-    let rows = sqlx::query("select * from logs where (?1 is null or type = ?1) order by date desc, rowid desc limit ?2 offset ?3")
+    let rows = sqlx::query("select * from logs where ($1 is null or type = $1) order by date desc, rowid desc limit $2 offset $3")
         .bind(log_type)
         .bind(limit)
         .bind(offset)
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
-    let total: i64 = sqlx::query("select count(*) from logs where (?1 is null or type = ?1)")
+    let total: i64 = sqlx::query("select count(*) from logs where ($1 is null or type = $1)")
         .bind(log_type)
         .fetch_one(pool)
         .await

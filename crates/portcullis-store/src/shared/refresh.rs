@@ -1,19 +1,20 @@
-//! Refresh-token families on SQLite. Every write runs in `BEGIN IMMEDIATE`, so an
-//! exchange, a concurrent exchange of the same token and a revocation serialise: the
-//! decision (`core::refresh::exchange`) is taken and applied under the same lock.
+//! Refresh-token families (both backends). Every write runs in a write transaction that
+//! first locks the family (`lock`, `lock_token_family`), so an exchange, a concurrent
+//! exchange of the same token and a revocation serialise on every node: the decision
+//! (`core::refresh::exchange`) is taken and applied under the same lock.
 
 use portcullis_core::refresh::{self, Exchange, Presented, RefreshFamily};
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::rows::{from_ts, json, ts};
-use super::{map_err, unavailable};
+use super::{Conn, DbRow, lock, lock_token_family};
 use crate::{RefreshExchange, RefreshOutcome, RevokeOutcome, StoreResult};
+use crate::{map_err, unavailable};
 
-pub(super) fn family_from_row(row: &SqliteRow) -> StoreResult<RefreshFamily> {
+pub(super) fn family_from_row(row: &DbRow) -> StoreResult<RefreshFamily> {
     Ok(RefreshFamily {
         id: row.get("id"),
         client_id: row.get("client_id"),
@@ -27,18 +28,24 @@ pub(super) fn family_from_row(row: &SqliteRow) -> StoreResult<RefreshFamily> {
     })
 }
 
-fn opt_ts(row: &SqliteRow, column: &str) -> StoreResult<Option<OffsetDateTime>> {
+fn opt_ts(row: &DbRow, column: &str) -> StoreResult<Option<OffsetDateTime>> {
     row.get::<Option<i64>, _>(column).map(from_ts).transpose()
+}
+
+/// The lock key of a family.
+fn family_key(family_id: &str) -> String {
+    format!("family:{family_id}")
 }
 
 /// Revokes a family and every access token minted from it.
 pub(super) async fn revoke_family(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     family_id: &str,
     reason: &str,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
-    sqlx::query("update refresh_families set revoked_at = ?, revoked_reason = ? where id = ? and revoked_at is null")
+    lock(c, &family_key(family_id)).await?;
+    sqlx::query("update refresh_families set revoked_at = $1, revoked_reason = $2 where id = $3 and revoked_at is null")
         .bind(ts(now))
         .bind(reason)
         .bind(family_id)
@@ -47,7 +54,7 @@ pub(super) async fn revoke_family(
         .map_err(map_err)?;
     sqlx::query(
         "insert into revoked_access_tokens (jti, expires_at)
-         select jti, expires_at from family_access_tokens where family_id = ? and expires_at > ?
+         select jti, expires_at from family_access_tokens where family_id = $1 and expires_at > $2
          on conflict (jti) do nothing",
     )
     .bind(family_id)
@@ -59,11 +66,11 @@ pub(super) async fn revoke_family(
 }
 
 async fn record_access_token(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     family_id: &str,
     (jti, expires_at): (&str, OffsetDateTime),
 ) -> StoreResult<()> {
-    sqlx::query("insert into family_access_tokens (jti, family_id, expires_at) values (?, ?, ?)")
+    sqlx::query("insert into family_access_tokens (jti, family_id, expires_at) values ($1, $2, $3)")
         .bind(jti)
         .bind(family_id)
         .bind(ts(expires_at))
@@ -74,13 +81,13 @@ async fn record_access_token(
 }
 
 async fn insert_token(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     hash: &TokenHash,
     family: &RefreshFamily,
     generation: i64,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
-    sqlx::query("insert into refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at) values (?, ?, ?, ?, ?)")
+    sqlx::query("insert into refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at) values ($1, $2, $3, $4, $5)")
         .bind(hash.as_str())
         .bind(&family.id)
         .bind(generation)
@@ -93,21 +100,29 @@ async fn insert_token(
 }
 
 pub(super) async fn create(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     family: &RefreshFamily,
     token_hash: &TokenHash,
     access_token: (&str, OffsetDateTime),
 ) -> StoreResult<()> {
     let now = family.created_at;
+    lock(
+        c,
+        &format!("families:{}:{}", family.user_id, family.client_id),
+    )
+    .await?;
     // Auth0: at most 200 active refresh tokens per user and client; the oldest go.
+    // (`rowid` orders families made in the same second: SQLite's own, PostgreSQL's an
+    // identity column of that name.)
     let excess = sqlx::query(
         "select id from refresh_families
-         where user_id = ? and client_id = ? and revoked_at is null and (expires_at is null or expires_at > ?)
-         order by created_at desc, rowid desc limit -1 offset ?",
+         where user_id = $1 and client_id = $2 and revoked_at is null and (expires_at is null or expires_at > $3)
+         order by created_at desc, rowid desc limit $4 offset $5",
     )
     .bind(&family.user_id)
     .bind(&family.client_id)
     .bind(ts(now))
+    .bind(i64::MAX)
     .bind(refresh::MAX_ACTIVE_PER_USER_AND_CLIENT - 1)
     .fetch_all(&mut *c)
     .await
@@ -117,7 +132,7 @@ pub(super) async fn create(
     }
     sqlx::query(
         "insert into refresh_families (id, client_id, user_id, audience, scope, session_id, auth_time, policy,
-           current_generation, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+           current_generation, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
     )
     .bind(&family.id)
     .bind(&family.client_id)
@@ -137,10 +152,10 @@ pub(super) async fn create(
 }
 
 pub(super) async fn find_family(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     token_hash: &TokenHash,
 ) -> StoreResult<Option<RefreshFamily>> {
-    let row = sqlx::query("select f.* from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = ?")
+    let row = sqlx::query("select f.* from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = $1")
         .bind(token_hash.as_str())
         .fetch_optional(&mut *c)
         .await
@@ -149,12 +164,13 @@ pub(super) async fn find_family(
 }
 
 pub(super) async fn exchange(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     ex: &RefreshExchange<'_>,
 ) -> StoreResult<RefreshOutcome> {
+    lock_token_family(c, ex.token_hash).await?;
     let row = sqlx::query(
         "select f.*, t.generation as t_generation, t.used_at as t_used_at, t.idle_expires_at as t_idle_expires_at
-         from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = ?",
+         from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = $1",
     )
     .bind(ex.token_hash.as_str())
     .fetch_optional(&mut *c)
@@ -182,7 +198,7 @@ pub(super) async fn exchange(
             Ok(RefreshOutcome::ReuseDetected { family })
         }
         Exchange::Keep => {
-            sqlx::query("update refresh_tokens set idle_expires_at = ? where token_hash = ?")
+            sqlx::query("update refresh_tokens set idle_expires_at = $1 where token_hash = $2")
                 .bind(family.policy.idle_expiry(now).map(ts))
                 .bind(ex.token_hash.as_str())
                 .execute(&mut *c)
@@ -195,13 +211,13 @@ pub(super) async fn exchange(
             })
         }
         Exchange::Rotate => {
-            sqlx::query("update refresh_tokens set used_at = ? where token_hash = ?")
+            sqlx::query("update refresh_tokens set used_at = $1 where token_hash = $2")
                 .bind(ts(now))
                 .bind(ex.token_hash.as_str())
                 .execute(&mut *c)
                 .await
                 .map_err(map_err)?;
-            sqlx::query("update refresh_families set current_generation = ? where id = ?")
+            sqlx::query("update refresh_families set current_generation = $1 where id = $2")
                 .bind(current + 1)
                 .bind(&family.id)
                 .execute(&mut *c)
@@ -217,7 +233,7 @@ pub(super) async fn exchange(
         Exchange::ReplaceCurrent => {
             // The current token is superseded; its replacement takes its generation, so
             // the presented token stays the immediate predecessor.
-            sqlx::query("update refresh_tokens set used_at = ? where family_id = ? and generation = ? and used_at is null")
+            sqlx::query("update refresh_tokens set used_at = $1 where family_id = $2 and generation = $3 and used_at is null")
                 .bind(ts(now))
                 .bind(&family.id)
                 .bind(current)
@@ -235,7 +251,7 @@ pub(super) async fn exchange(
 }
 
 pub(super) async fn revoke_token(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     token_hash: &TokenHash,
     client_id: &str,
     reason: &str,
@@ -252,13 +268,13 @@ pub(super) async fn revoke_token(
 }
 
 pub(super) async fn revoke_session(
-    c: &mut SqliteConnection,
+    c: &mut Conn,
     session_id: &str,
     reason: &str,
     now: OffsetDateTime,
 ) -> StoreResult<u64> {
     let ids: Vec<String> =
-        sqlx::query("select id from refresh_families where session_id = ? and revoked_at is null")
+        sqlx::query("select id from refresh_families where session_id = $1 and revoked_at is null")
             .bind(session_id)
             .fetch_all(&mut *c)
             .await

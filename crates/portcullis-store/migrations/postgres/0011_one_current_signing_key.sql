@@ -1,0 +1,3 @@
+-- At most one current and one next signing key, so nodes racing on first start cannot
+-- both create one: the second insert is a conflict and that node loads the first's key.
+create unique index signing_keys_one_per_state on signing_keys (state) where state in ('next', 'current');
