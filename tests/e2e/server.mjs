@@ -4,6 +4,7 @@
 // to this module (or another one, see startServer's `tenant`), and is killed by stop().
 
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -65,9 +66,21 @@ export function bootstrapManagementClient(output) {
  * @param {number} [options.readyTimeoutMs=60000]
  * @param {Record<string,string>} [options.env] extra environment variables.
  * @param {string} [options.tenant=TENANT_FILE] the tenant file to load (an absolute path).
- * @returns {Promise<{issuer: string, origin: string, management: ReturnType<typeof bootstrapManagementClient>, logs: () => string, stop: () => Promise<void>}>}
+ * @param {string} [options.database] a database URL (default: SQLite in the server's own
+ *   temporary directory, removed by stop()).
+ * @param {string} [options.publicUrl] the public URL (issuer), e.g. a load balancer's.
+ * @param {number} [options.port=0] the port to listen on (0: a free one).
+ * @returns {Promise<{issuer: string, origin: string, direct: string, management: ReturnType<typeof bootstrapManagementClient>, logs: () => string, stop: () => Promise<void>, kill: () => Promise<void>}>}
  */
-export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_000, env = {}, tenant = TENANT_FILE } = {}) {
+export async function startServer({
+  cheapPasswords = true,
+  readyTimeoutMs = 60_000,
+  env = {},
+  tenant = TENANT_FILE,
+  database = undefined,
+  publicUrl = undefined,
+  port = 0,
+} = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`no Portcullis binary at ${bin}: run \`cargo build -p portcullis\` or set PORTCULLIS_TEST_BIN`);
@@ -83,11 +96,12 @@ export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_0
     ...(cheapPasswords
       ? { PORTCULLIS_PASSWORD_HASHING__MEMORY_KIB: '1024', PORTCULLIS_PASSWORD_HASHING__ITERATIONS: '1' }
       : {}),
+    ...(publicUrl ? { PORTCULLIS_PUBLIC_URL: publicUrl } : {}),
     ...env,
   };
   const child = spawn(
     bin,
-    ['serve', '--listen', '127.0.0.1:0', '--database', `sqlite://${join(dir, 'e2e.db')}`, '--tenant', tenant],
+    ['serve', '--listen', `127.0.0.1:${port}`, '--database', database ?? `sqlite://${join(dir, 'e2e.db')}`, '--tenant', tenant],
     // The temporary directory as working directory: no stray portcullis.toml is picked up.
     { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -135,6 +149,8 @@ export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_0
   return {
     issuer,
     origin: new URL(issuer).origin,
+    /** This node's own address (the issuer may be a load balancer's). */
+    direct: port ? `http://127.0.0.1:${port}` : new URL(issuer).origin,
     // Printed before the issuer line, so already in the output.
     management: bootstrapManagementClient(output),
     logs: () => output,
@@ -149,5 +165,52 @@ export async function startServer({ cheapPasswords = true, readyTimeoutMs = 60_0
       }
       await rm(dir, { recursive: true, force: true });
     },
+    /** Kills the process with SIGKILL (a crash: nothing is flushed or finished). */
+    async kill() {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
   };
+}
+
+/** A free TCP port on 127.0.0.1 (free when this returns; the caller binds it soon). */
+export async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * A fresh schema of the test PostgreSQL ($PORTCULLIS_TEST_POSTGRES_URL) as a database URL
+ * whose connections use it; undefined when the variable is unset outside CI (in CI, where
+ * it must be set, this throws).
+ */
+export async function freshPostgresDatabase() {
+  const base = process.env.PORTCULLIS_TEST_POSTGRES_URL;
+  if (!base) {
+    if (process.env.CI) throw new Error('PORTCULLIS_TEST_POSTGRES_URL is not set: CI must run the PostgreSQL tests');
+    return undefined;
+  }
+  const { default: pg } = await import('pg');
+  const schema = `e2e_${randomBytes(8).toString('hex')}`;
+  const db = new pg.Client({ connectionString: base });
+  await db.connect();
+  try {
+    await db.query(`create schema ${schema}`);
+  } finally {
+    await db.end();
+  }
+  const separator = base.includes('?') ? '&' : '?';
+  return `${base}${separator}options=-c%20search_path%3D${schema}`;
 }

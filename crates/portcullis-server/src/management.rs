@@ -3,11 +3,11 @@
 //! holding all of them, whose credentials are printed once.
 
 use portcullis_core::client::{AppType, Client, JwtConfiguration, TokenEndpointAuthMethod};
-use portcullis_core::client_grant::ClientGrant;
 use portcullis_core::refresh::RefreshTokenPolicy;
 use portcullis_core::resource_server::{ApiScope, ResourceServer};
-use portcullis_core::scope::Scope;
 use portcullis_core::secret::ClientSecret;
+
+use portcullis_store::{ClientGrantUpsert, ClientUpsert, TenantImport};
 
 use crate::crypto;
 use crate::state::AppState;
@@ -75,46 +75,40 @@ pub async fn bootstrap(state: &AppState) -> anyhow::Result<Option<String>> {
         signing_alg: portcullis_core::client::SigningAlg::RS256,
         skip_consent_for_verifiable_first_party_clients: false,
     };
-    let id = match state.store.find_resource_server_by_id(&identifier).await? {
-        Some((id, _)) => id,
-        None => format!("rs_{}", crypto::random_id::<12>()),
+    let secret = ClientSecret::from_random(&crypto::random());
+    let client = Client {
+        client_id: CLI_CLIENT_ID.into(),
+        name: "Portcullis CLI (Management API)".into(),
+        app_type: AppType::NonInteractive,
+        is_first_party: true,
+        callbacks: vec![],
+        allowed_logout_urls: vec![],
+        web_origins: vec![],
+        grant_types: vec!["client_credentials".into()],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+        secret_hash: Some(secret.hash()),
+        jwt_configuration: JwtConfiguration::default(),
+        refresh_token: RefreshTokenPolicy::default_for(AppType::NonInteractive),
+        credentials: vec![],
     };
-    state.store.save_resource_server(&id, &api, now).await?;
-    let mut created_secret = None;
-    if state.store.find_client(CLI_CLIENT_ID).await?.is_none() {
-        let secret = ClientSecret::from_random(&crypto::random());
-        let client = Client {
-            client_id: CLI_CLIENT_ID.into(),
-            name: "Portcullis CLI (Management API)".into(),
-            app_type: AppType::NonInteractive,
-            is_first_party: true,
-            callbacks: vec![],
-            allowed_logout_urls: vec![],
-            web_origins: vec![],
-            grant_types: vec!["client_credentials".into()],
-            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
-            secret_hash: Some(secret.hash()),
-            jwt_configuration: JwtConfiguration::default(),
-            refresh_token: RefreshTokenPolicy::default_for(AppType::NonInteractive),
-            credentials: vec![],
-        };
-        state.store.save_client(&client, now).await?;
-        created_secret = Some(secret.expose().to_owned());
-    }
-    let all: Scope = SCOPES.iter().map(|(s, _)| (*s).to_owned()).collect();
-    let grant = match state
-        .store
-        .find_client_grant(CLI_CLIENT_ID, &identifier)
-        .await?
-    {
-        Some(g) => ClientGrant { scope: all, ..g },
-        None => ClientGrant {
+    // One import: nodes starting at once apply it one after another, so exactly one of
+    // them creates the client (and prints its secret); an existing client keeps its secret.
+    let import = TenantImport {
+        resource_servers: vec![api],
+        clients: vec![ClientUpsert {
+            client,
+            match_on_client_id: true,
+            secret_given: false,
+        }],
+        client_grants: vec![ClientGrantUpsert {
             id: format!("cgr_{}", crypto::random_id::<12>()),
-            client_id: CLI_CLIENT_ID.into(),
+            client: CLI_CLIENT_ID.into(),
             audience: identifier,
-            scope: all,
-        },
+            scope: SCOPES.iter().map(|(s, _)| (*s).to_owned()).collect(),
+        }],
+        users: vec![],
     };
-    state.store.save_client_grant(&grant, now).await?;
-    Ok(created_secret)
+    let outcomes = state.store.import_tenant(&import, now).await?;
+    let created = outcomes.iter().any(|o| o.kind == "client" && o.created);
+    Ok(created.then(|| secret.expose().to_owned()))
 }
