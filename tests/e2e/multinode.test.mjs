@@ -18,7 +18,8 @@ import { after, before, describe, test } from 'node:test';
 
 import * as client from 'openid-client';
 
-import { Browser, authorizeOverHttp } from './hosted.mjs';
+import * as flows from './flows.mjs';
+import { Browser } from './hosted.mjs';
 import { TENANT, TENANT_FILE, freePort, freshPostgresDatabase, startServer } from './server.mjs';
 
 const database = await freshPostgresDatabase();
@@ -97,45 +98,9 @@ describe('two nodes on one PostgreSQL', { skip: !database && 'PORTCULLIS_TEST_PO
     if (tenantDir) await rm(tenantDir, { recursive: true, force: true });
   });
 
-  /** openid-client's view of the tenant's web app through the balancer. */
-  async function webApp() {
-    return client.discovery(new URL(balancer.url), TENANT.web.clientId, { client_secret: TENANT.web.clientSecret }, client.ClientSecretBasic(TENANT.web.clientSecret), {
-      execute: [client.allowInsecureRequests],
-    });
-  }
-
-  /** An authorization request with fresh PKCE, state and nonce. */
-  function authorization(config, params = {}) {
-    const checks = { pkceCodeVerifier: client.randomPKCECodeVerifier(), expectedState: client.randomState(), expectedNonce: client.randomNonce() };
-    return {
-      checks,
-      url: (async () =>
-        client.buildAuthorizationUrl(config, {
-          redirect_uri: TENANT.redirectUri,
-          scope: 'openid profile email',
-          code_challenge: await client.calculatePKCECodeChallenge(checks.pkceCodeVerifier),
-          code_challenge_method: 'S256',
-          state: checks.expectedState,
-          nonce: checks.expectedNonce,
-          ...params,
-        }))(),
-    };
-  }
-
-  /** A code for the web app from `browser` (logging in and consenting if asked). */
-  async function code(browser, config, params = {}) {
-    const request = authorization(config, params);
-    const { callbackUrl, pages } = await authorizeOverHttp(browser, await request.url, { username: TENANT.alice.email, password: TENANT.alice.password });
-    return { callbackUrl, pages, checks: request.checks, code: callbackUrl.searchParams.get('code') };
-  }
-
-  /** POST /oauth/token on one node directly. */
-  async function tokenAt(node, form, basic = [TENANT.web.clientId, TENANT.web.clientSecret]) {
-    const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    if (basic) headers.authorization = `Basic ${Buffer.from(basic.join(':')).toString('base64')}`;
-    const response = await fetch(`${node.direct}/oauth/token`, { method: 'POST', headers, body: new URLSearchParams(form) });
-    return { status: response.status, body: await response.json() };
-  }
+  const webApp = () => flows.webApp(balancer.url);
+  const code = flows.codeFor;
+  const tokenAt = (node, form, basic) => flows.tokenAt(node.direct, form, basic);
 
   /** A Management API token from the client the first node created (whichever it was). */
   async function managementToken(node) {
@@ -179,7 +144,7 @@ describe('two nodes on one PostgreSQL', { skip: !database && 'PORTCULLIS_TEST_PO
     const browser = new Browser(balancer.url);
     for (let round = 0; round < 10; round++) {
       const got = await code(browser, config);
-      const form = { grant_type: 'authorization_code', code: got.code, redirect_uri: TENANT.redirectUri, code_verifier: got.checks.pkceCodeVerifier };
+      const form = flows.codeForm(got);
       const answers = await Promise.all([tokenAt(a, form), tokenAt(b, form)]);
       const statuses = answers.map((r) => r.status).sort();
       assert.deepEqual(statuses, [200, 400], JSON.stringify(answers));
