@@ -249,3 +249,50 @@ fn tenant_export_round_trips_with_import() {
         exported
     );
 }
+
+#[tokio::test]
+async fn postgres_requires_the_master_key_and_refuses_a_wrong_one() {
+    let Some(database) = portcullis_store::testing::fresh_postgres_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("t.yaml"),
+        "resourceServers: [{name: A, identifier: 'https://a.example/'}]\n",
+    )
+    .unwrap();
+    let key = "the first master key, long enough for HKDF";
+    std::fs::write(d.join("master.key"), format!("{key}\n")).unwrap();
+    let import = |env: &[(&str, &str)]| {
+        let mut all = vec![("PORTCULLIS_DATABASE", database.as_str())];
+        all.extend_from_slice(env);
+        portcullis(&["tenant", "import", "t.yaml"], d, &all)
+    };
+
+    let none = import(&[]);
+    assert!(!none.status.success());
+    assert!(
+        text(&none).contains("PostgreSQL needs master_key or master_key_file"),
+        "{}",
+        text(&none)
+    );
+    assert!(
+        !d.join("portcullis.db.master-key").exists(),
+        "no key is generated for PostgreSQL"
+    );
+
+    ok(import(&[("PORTCULLIS_MASTER_KEY", key)]));
+    let wrong = import(&[(
+        "PORTCULLIS_MASTER_KEY",
+        "another master key, just as long as the first",
+    )]);
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong).contains("the master key is not the one the database was created with"),
+        "{}",
+        text(&wrong)
+    );
+    // The same key from a file (as a secret mount gives it) is the same key.
+    ok(import(&[("PORTCULLIS_MASTER_KEY_FILE", "master.key")]));
+}
