@@ -16,6 +16,7 @@ pub mod client_auth;
 pub mod client_grant;
 pub mod code;
 pub mod consent;
+pub mod forwarded;
 pub mod log;
 pub mod params;
 pub mod pkce;

@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub database: Option<String>,
     /// PostgreSQL connections per node at most. Default 16.
     pub database_pool_size: Option<u32>,
+    /// Proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<String>>,
     /// A tenant file (Auth0 Deploy CLI `tenant.yaml`) applied at every start.
     pub tenant: Option<PathBuf>,
     /// The master key (≥ 32 characters) that encrypts keys and secrets at rest.
@@ -146,6 +148,8 @@ pub struct Settings {
     pub database: String,
     /// PostgreSQL connections at most.
     pub database_pool_size: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<portcullis_core::forwarded::Network>,
     /// Tenant file applied at start.
     pub tenant: Option<PathBuf>,
     /// Master key source.
@@ -289,6 +293,13 @@ impl RawConfig {
             (None, None) if in_memory => MasterKeySource::Ephemeral,
             (None, None) => MasterKeySource::GenerateAt(master_key_path_for(&database)),
         };
+        let trusted_proxies = self
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.parse())
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|m| err("trusted_proxies", &m))?;
         let database_pool_size = self.database_pool_size.unwrap_or(16);
         if database_pool_size == 0 {
             return Err(err("database_pool_size", "must be positive"));
@@ -339,6 +350,7 @@ impl RawConfig {
             public_url,
             database,
             database_pool_size,
+            trusted_proxies,
             tenant: self.tenant,
             master_key,
             demo: self.demo.unwrap_or(true),
@@ -409,6 +421,7 @@ impl Settings {
             public_url: None,
             database: "sqlite::memory:".into(),
             database_pool_size: 16,
+            trusted_proxies: Vec::new(),
             tenant: None,
             master_key: MasterKeySource::Ephemeral,
             demo: false,
@@ -443,6 +456,14 @@ impl std::fmt::Display for Settings {
         writeln!(f, "database = \"{}\"", self.database_display())?;
         if is_postgres(&self.database) {
             writeln!(f, "database_pool_size = {}", self.database_pool_size)?;
+        }
+        if !self.trusted_proxies.is_empty() {
+            let list: Vec<String> = self
+                .trusted_proxies
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect();
+            writeln!(f, "trusted_proxies = [{}]", list.join(", "))?;
         }
         if let Some(t) = &self.tenant {
             writeln!(f, "tenant = \"{}\"", t.display())?;
@@ -535,6 +556,22 @@ mod tests {
                 .unwrap_or_default();
             assert!(e.contains(key), "{key}: {e}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_from_the_file_or_the_environment() {
+        let s = load(&[("PORTCULLIS_TRUSTED_PROXIES", "[\"10.0.0.0/8\", \"::1\"]")])
+            .map_err(|e| e.to_string());
+        assert!(
+            matches!(&s, Ok(s) if s.trusted_proxies.len() == 2
+                && s.trusted_proxies[0].contains("10.1.2.3".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()))),
+            "{s:?}"
+        );
+        let bad = load(&[("PORTCULLIS_TRUSTED_PROXIES", "[\"10.0.0.0/99\"]")]).map(|_| ());
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().contains("trusted_proxies")),
+            "{bad:?}"
+        );
     }
 
     #[test]

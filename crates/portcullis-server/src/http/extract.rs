@@ -8,22 +8,31 @@ use base64::engine::general_purpose::STANDARD;
 use portcullis_core::params::Params;
 use portcullis_core::proto::{OAuthError, OAuthErrorCode};
 
-/// The client's IP address: the TCP peer (behind a proxy, the proxy's address).
-/// Absent for in-process calls.
+/// The client's IP address: the TCP peer, or, when the peer is one of the configured
+/// `trusted_proxies`, the address they forwarded (`core::forwarded`). Absent for in-process
+/// calls.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+impl axum::extract::FromRequestParts<crate::state::AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        state: &crate::state::AppState,
     ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(ClientIp(peer.map(|c| c.0.ip())))
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(ClientIp(peer.map(|peer| {
+            portcullis_core::forwarded::client_ip(peer, forwarded, &state.settings.trusted_proxies)
+        })))
     }
 }
 

@@ -166,3 +166,44 @@ async fn the_authorization_endpoint_does_not_do_cors() {
             .contains_key("access-control-allow-origin")
     );
 }
+
+/// The addresses in the tenant log after a failed token request that says it was
+/// forwarded for 203.0.113.9.
+async fn logged_ips_of_a_forwarded_request(app: &TestApp) -> Vec<String> {
+    let r = app
+        .backend()
+        .post(app.url("/oauth/token"))
+        .header("x-forwarded-for", "198.51.100.1, 203.0.113.9")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", WEB_CB),
+        ])
+        .basic_auth(WEB, Some("wrong secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    app.state.logs.flush().await;
+    let logs = app.state.store.recent_logs(10).await.unwrap();
+    logs.into_iter().filter_map(|l| l.ip).collect()
+}
+
+#[tokio::test]
+async fn the_client_address_is_forwarded_only_by_trusted_proxies() {
+    // Not trusted: the header is the client's own claim and is ignored.
+    let direct = TestApp::spawn().await;
+    assert_eq!(
+        logged_ips_of_a_forwarded_request(&direct).await,
+        ["127.0.0.1"]
+    );
+    // Behind a trusted proxy: the right-most address it did not add itself.
+    let proxied = TestApp::spawn_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    assert_eq!(
+        logged_ips_of_a_forwarded_request(&proxied).await,
+        ["203.0.113.9"]
+    );
+}
