@@ -11,6 +11,7 @@ pub mod http;
 pub mod keys;
 pub mod logs;
 pub mod management;
+pub mod metrics;
 pub mod password;
 pub mod ratelimit;
 pub mod seed;
@@ -103,6 +104,7 @@ pub async fn build(
         clock,
         secure_cookies,
         playground: None,
+        metrics: Arc::new(metrics::Metrics::new().context("metrics registry")?),
     };
     if let Some(path) = tenant_file {
         let text = std::fs::read_to_string(&path)

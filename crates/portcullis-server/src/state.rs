@@ -79,6 +79,8 @@ pub struct AppState {
     pub refresh_limiter: Arc<crate::ratelimit::KeyedLimiter>,
     /// The demo app's client id and secret, when the playground is on.
     pub playground: Option<Arc<crate::seed::DemoApp>>,
+    /// This server's Prometheus registry and collectors (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

@@ -167,7 +167,13 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_target(false);
     match format {
-        LogFormat::Json => builder.json().init(),
+        // The span list puts the `request` span, and so its `request_id`, on every line
+        // logged while a request is handled, even from inside a nested span.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
         LogFormat::Text => builder.init(),
     }
 }

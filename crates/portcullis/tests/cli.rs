@@ -1,4 +1,5 @@
-//! The command line: configuration errors and tenant imports, through the real binary.
+//! The command line: configuration errors, tenant imports and a served request's JSON
+//! log line, through the real binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -295,4 +296,117 @@ async fn postgres_requires_the_master_key_and_refuses_a_wrong_one() {
     );
     // The same key from a file (as a secret mount gives it) is the same key.
     ok(import(&[("PORTCULLIS_MASTER_KEY_FILE", "master.key")]));
+}
+
+/// A `portcullis serve` child process, killed when dropped (also when a test fails), and
+/// every line it writes to stdout or stderr.
+struct Server {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+        use std::io::BufRead;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PORTCULLIS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(env.iter().copied());
+        let mut child = cmd.spawn().unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let out = send.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = out.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = send.send(line);
+            }
+        });
+        Server { child, lines }
+    }
+
+    /// The first line (within 30 s) that `wanted` accepts; a panic shows the lines before.
+    fn line_where(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("{e}; the server wrote:\n{}", seen.join("\n")),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn json_logs_carry_the_request_id_and_one_line_per_response() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = CHEAP.to_vec();
+    env.extend([
+        ("PORTCULLIS_LOG_FORMAT", "json"),
+        ("PORTCULLIS_DEMO", "false"),
+    ]);
+    let server = Server::start(dir.path(), &env);
+    let ready = server.line_where(|l| l.starts_with("Portcullis is listening."));
+    let issuer = ready.split("Issuer: ").nth(1).unwrap().trim();
+    let host = issuer
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {host}\r\nx-request-id: test-req-123\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("x-request-id: test-req-123")),
+        "the request id is echoed: {response}"
+    );
+
+    // tower-http's response event; no other line mentions the id at the INFO level.
+    let line = server
+        .line_where(|l| l.contains("test-req-123") && l.contains("finished processing request"));
+    let event: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    assert_eq!(event["span"]["request_id"], "test-req-123", "{line}");
+    assert_eq!(event["level"], "INFO", "{line}");
+    assert_eq!(
+        event["fields"]["status"], 200,
+        "one line per response: {line}"
+    );
+    assert!(event["fields"]["latency"].is_string(), "{line}");
 }

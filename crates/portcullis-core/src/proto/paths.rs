@@ -35,3 +35,7 @@ pub const PLAYGROUND_CALLBACK: &str = "/playground/callback";
 pub const PLAYGROUND_API: &str = "/playground/api/hello";
 /// Process liveness.
 pub const HEALTHZ: &str = "/healthz";
+/// Readiness: the database answers and carries every migration of this build.
+pub const READYZ: &str = "/readyz";
+/// Prometheus metrics (text exposition format).
+pub const METRICS: &str = "/metrics";

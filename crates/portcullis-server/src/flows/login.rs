@@ -11,6 +11,7 @@ use super::Internal;
 use super::authorize::{self, Outcome, Resumed};
 use crate::crypto;
 use crate::logs::Subject;
+use crate::metrics::Login;
 use crate::state::AppState;
 
 /// The one message for every failed login: it must not reveal whether the account exists.
@@ -35,7 +36,35 @@ pub enum LoginResult {
 }
 
 /// Checks the credentials and, if right, rotates the session and advances the flow.
+/// Every attempt that reaches a verdict is counted in the metrics.
 pub async fn submit(
+    state: &AppState,
+    resumed: Resumed,
+    username: &str,
+    password: String,
+    previous_session_cookie: Option<&str>,
+    ip: Option<std::net::IpAddr>,
+    user_agent: Option<&str>,
+) -> Result<LoginResult, Internal> {
+    let result = attempt(
+        state,
+        resumed,
+        username,
+        password,
+        previous_session_cookie,
+        ip,
+        user_agent,
+    )
+    .await?;
+    state.metrics.login(match result {
+        LoginResult::LoggedIn { .. } => Login::Success,
+        LoginResult::Failed => Login::Failure,
+        LoginResult::Throttled { .. } => Login::Throttled,
+    });
+    Ok(result)
+}
+
+async fn attempt(
     state: &AppState,
     resumed: Resumed,
     username: &str,

@@ -15,6 +15,7 @@ mod login;
 mod logout;
 mod management;
 mod oidc;
+mod ops;
 mod playground;
 mod private_key_jwt;
 mod refresh;

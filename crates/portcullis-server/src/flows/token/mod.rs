@@ -139,7 +139,8 @@ pub async fn handle(
         );
         return Err(TokenError::OAuth { error, used_basic });
     }
-    match request {
+    let grant_type = request.grant_type();
+    let tokens = match request {
         TokenRequest::AuthorizationCode {
             code,
             redirect_uri,
@@ -162,7 +163,9 @@ pub async fn handle(
             refresh_token,
             scope,
         } => refresh_token::exchange(state, &client, &refresh_token, scope, context).await,
-    }
+    }?;
+    state.metrics.token_issued(grant_type);
+    Ok(tokens)
 }
 
 /// What to mint for one grant.

@@ -1,4 +1,5 @@
-//! Hosted HTML pages: login, consent, the landing page and the stylesheet.
+//! Hosted HTML pages: login, consent, the landing page and the stylesheet; and beside the
+//! landing page, the operations endpoints (health, readiness, metrics).
 
 mod consent;
 mod home;
@@ -27,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route(paths::HOME, get(home::get))
         .route(paths::STYLESHEET, get(home::stylesheet))
         .route(paths::HEALTHZ, get(home::healthz))
+        .route(paths::READYZ, get(home::readyz))
+        .route(paths::METRICS, get(home::metrics))
 }
 
 /// A hosted page visited within a login transaction of this browser.
