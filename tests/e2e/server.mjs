@@ -70,7 +70,7 @@ export function bootstrapManagementClient(output) {
  *   temporary directory, removed by stop()).
  * @param {string} [options.publicUrl] the public URL (issuer), e.g. a load balancer's.
  * @param {number} [options.port=0] the port to listen on (0: a free one).
- * @returns {Promise<{issuer: string, origin: string, direct: string, management: ReturnType<typeof bootstrapManagementClient>, logs: () => string, stop: () => Promise<void>, kill: () => Promise<void>}>}
+ * @returns {Promise<{issuer: string, origin: string, direct: string, management: ReturnType<typeof bootstrapManagementClient>, logs: () => string, stop: () => Promise<void>, terminate: () => Promise<{code: number|null, signal: string|null}>, kill: () => Promise<void>}>}
  */
 export async function startServer({
   cheapPasswords = true,
@@ -164,6 +164,11 @@ export async function startServer({
         clearTimeout(killer);
       }
       await rm(dir, { recursive: true, force: true });
+    },
+    /** Sends SIGTERM and returns how the process exited (its temporary directory stays until stop()). */
+    async terminate() {
+      child.kill('SIGTERM');
+      return exited;
     },
     /** Kills the process with SIGKILL (a crash: nothing is flushed or finished). */
     async kill() {
