@@ -284,10 +284,27 @@ pub fn user_from_value(label: &str, value: &Value) -> Result<UserSpec, TenantErr
     })
 }
 
+/// Whether a string anywhere in `value` (keys included) holds a NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Sequence(items) => items.iter().any(has_nul),
+        Value::Mapping(map) => map.iter().any(|(k, v)| has_nul(k) || has_nul(v)),
+        Value::Tagged(tagged) => has_nul(&tagged.value),
+        _ => false,
+    }
+}
+
 /// Parses and validates a tenant file.
 pub fn parse(text: &str) -> Result<TenantFile, TenantError> {
     let root: Value =
         serde_yaml_ng::from_str(text).map_err(|e| TenantError(format!("not valid YAML: {e}")))?;
+    if has_nul(&root) {
+        // No field needs one, and PostgreSQL cannot store it in text.
+        return Err(TenantError(
+            "strings must not contain the NUL character".into(),
+        ));
+    }
     let root = match root {
         Value::Mapping(m) => m,
         Value::Null => Mapping::new(),
@@ -822,6 +839,18 @@ rules: []
         assert_eq!(f.resource_servers[0].scopes[0].value, "read:x");
         assert!(f.warnings.iter().any(|w| w.contains("logo_uri")));
         assert!(f.warnings.iter().any(|w| w.starts_with("rules")));
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_refused() {
+        for text in [
+            "clients: [{name: \"a\\0b\"}]\n",
+            "users: [{email: a@example.com, name: \"x\\0\"}]\n",
+            "\"k\\0\": 1\n",
+        ] {
+            let e = parse(text).map(|_| ()).map_err(|e| e.to_string());
+            assert!(matches!(&e, Err(m) if m.contains("NUL")), "{text}: {e:?}");
+        }
     }
 
     #[test]

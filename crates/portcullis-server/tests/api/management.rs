@@ -1051,3 +1051,23 @@ async fn a_user_token_for_the_management_audience_is_refused() {
         "…but only client-credentials tokens are accepted"
     );
 }
+
+#[tokio::test]
+async fn a_nul_character_in_a_body_is_a_400_on_every_store() {
+    let app = TestApp::spawn().await;
+    let token = token(&app, "create:clients").await;
+    let r = app
+        .backend()
+        .post(app.url("/api/v2/clients"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "a\u{0}b", "app_type": "non_interactive"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap_or_default().contains("NUL"),
+        "{body}"
+    );
+}

@@ -238,11 +238,24 @@ impl Paging {
     }
 }
 
-/// Reads a JSON object body, or the 400 Auth0 sends.
+/// Reads a JSON object body, or the 400 Auth0 sends. A NUL character in any key or string
+/// is refused: no field needs one, and PostgreSQL cannot store it in text.
 pub fn object(body: &axum::body::Bytes) -> Result<serde_json::Map<String, Value>, MgmtError> {
     match serde_json::from_slice::<Value>(body) {
+        Ok(value) if has_nul(&value) => Err(MgmtError::invalid_body(
+            "strings must not contain the NUL character",
+        )),
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(MgmtError::invalid_body("the body must be a JSON object")),
+    }
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
