@@ -58,18 +58,35 @@ impl TokenEndpointAuthMethod {
 }
 
 /// JWS algorithms the server signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (Auth0's default).
     RS256,
+    /// RSASSA-PSS with SHA-256 (Auth0 offers it too).
+    PS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// Ed25519 (RFC 8037).
+    EdDSA,
 }
 
 impl SigningAlg {
+    /// Every algorithm, the default first.
+    pub const ALL: [SigningAlg; 4] = [Self::RS256, Self::PS256, Self::ES256, Self::EdDSA];
+
     /// The `alg` header value.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
         }
+    }
+
+    /// The algorithm named by an `alg` value.
+    pub fn parse(alg: &str) -> Option<SigningAlg> {
+        Self::ALL.into_iter().find(|a| a.as_str() == alg)
     }
 }
 

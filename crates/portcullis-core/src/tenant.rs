@@ -684,7 +684,7 @@ fn refresh_policy(entry: &Entry<'_>, app_type: AppType) -> Result<RefreshTokenPo
 }
 
 fn signing_alg(entry: &Entry<'_>, field: &str) -> Result<SigningAlg, TenantError> {
-    Ok(enum_field(entry, field, "RS256")?.unwrap_or(SigningAlg::RS256))
+    Ok(enum_field(entry, field, "RS256, PS256, ES256, EdDSA")?.unwrap_or(SigningAlg::RS256))
 }
 
 fn urls(entry: &Entry<'_>, field: &str) -> Result<Vec<String>, TenantError> {

@@ -40,7 +40,9 @@ pub async fn call(
         gty: Some("client-credentials"),
     }
     .to_json();
-    let token = state.keys.sign(&claims)?;
+    let token = state
+        .keys
+        .sign(portcullis_core::client::SigningAlg::RS256, &claims)?;
     let request = Request::builder()
         .method(method)
         .uri(format!("/api/v2/{}", path.trim_start_matches('/')))

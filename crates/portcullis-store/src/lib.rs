@@ -324,12 +324,13 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stores a signing key.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
-    /// Rotates in one transaction: `next` becomes current, current becomes previous,
-    /// `new_next` is stored as next, and previous keys rotated out before `retire_before`
-    /// are retired (no token they signed can still be valid).
+    /// Rotates every algorithm in one transaction: each `next` key becomes current, each
+    /// current key becomes previous, the `new_next` keys (one per algorithm) are stored as
+    /// next, and previous keys rotated out before `retire_before` are retired (no token they
+    /// signed can still be valid).
     async fn rotate_signing_keys(
         &self,
-        new_next: &SigningKeyRecord,
+        new_next: &[SigningKeyRecord],
         now: OffsetDateTime,
         retire_before: OffsetDateTime,
     ) -> StoreResult<()>;

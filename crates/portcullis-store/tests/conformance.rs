@@ -490,8 +490,24 @@ async fn there_is_one_current_and_one_next_signing_key([store, other]: Nodes) {
         .insert_signing_key(&key("n", SigningKeyState::Next))
         .await
         .unwrap();
+    // One current key per algorithm.
     other
-        .rotate_signing_keys(&key("n2", SigningKeyState::Next), now(), now())
+        .insert_signing_key(&SigningKeyRecord {
+            alg: "ES256".into(),
+            ..key("e", SigningKeyState::Current)
+        })
+        .await
+        .unwrap();
+    let currents = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|k| k.state == SigningKeyState::Current)
+        .count();
+    assert_eq!(currents, 2);
+    other
+        .rotate_signing_keys(&[key("n2", SigningKeyState::Next)], now(), now())
         .await
         .unwrap();
     let keys = store.signing_keys().await.unwrap();
@@ -503,7 +519,11 @@ async fn there_is_one_current_and_one_next_signing_key([store, other]: Nodes) {
     };
     assert_eq!(of(SigningKeyState::Current), ["n"]);
     assert_eq!(of(SigningKeyState::Next), ["n2"]);
-    assert_eq!(of(SigningKeyState::Previous).len(), 1);
+    assert_eq!(
+        of(SigningKeyState::Previous).len(),
+        2,
+        "the RS256 and the ES256 key"
+    );
 }
 
 async fn a_client_assertion_jti_is_accepted_once_across_nodes([store, other]: Nodes) {

@@ -1,18 +1,24 @@
 //! Signing keys: generated at first start, stored with the private key sealed by the
 //! master key, published as a JWK set. The only module that touches private keys.
 //!
-//! Tokens are signed with aws-lc-rs directly on a key parsed once at start (jsonwebtoken
-//! re-parses the private key on every signature); verification uses jsonwebtoken.
+//! One key pair per algorithm (RS256, the default; PS256, ES256, EdDSA), each with a
+//! current and a published next key. Tokens are signed with aws-lc-rs directly on keys
+//! parsed once at load (jsonwebtoken re-parses the private key on every signature);
+//! verification uses jsonwebtoken, with the algorithm the `kid`'s key was made for.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+    RSA_PSS_SHA256,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis_core::client::SigningAlg;
 use portcullis_core::proto::discovery::{Jwk, JwkSet};
 use portcullis_store::{SigningKeyRecord, SigningKeyState, Store, StoreError};
 use serde_json::{Map, Value, json};
@@ -47,16 +53,68 @@ pub enum VerifyError {
     Expired,
 }
 
-struct ActiveKey {
-    kid: String,
-    pair: KeyPair,
+/// A private key, parsed, ready to sign.
+enum Signer {
+    Rsa(
+        RsaKeyPair,
+        &'static aws_lc_rs::signature::RsaSignatureEncoding,
+    ),
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
 }
 
-/// One consistent set of keys: the current signing key and every published key.
+impl Signer {
+    fn parse(alg: SigningAlg, der: &[u8]) -> Result<Signer, String> {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        Ok(match alg {
+            SigningAlg::RS256 => Signer::Rsa(
+                RsaKeyPair::from_pkcs8(der).map_err(|x| e(&x))?,
+                &RSA_PKCS1_SHA256,
+            ),
+            SigningAlg::PS256 => Signer::Rsa(
+                RsaKeyPair::from_pkcs8(der).map_err(|x| e(&x))?,
+                &RSA_PSS_SHA256,
+            ),
+            SigningAlg::ES256 => Signer::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|x| e(&x))?,
+            ),
+            SigningAlg::EdDSA => {
+                Signer::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(|x| e(&x))?)
+            }
+        })
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        match self {
+            Signer::Rsa(pair, encoding) => {
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                pair.sign(*encoding, &rng, message, &mut signature)
+                    .map_err(|_| KeyError::Sign)?;
+                Ok(signature)
+            }
+            Signer::Ecdsa(pair) => Ok(pair
+                .sign(&rng, message)
+                .map_err(|_| KeyError::Sign)?
+                .as_ref()
+                .to_vec()),
+            Signer::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
+struct ActiveKey {
+    kid: String,
+    signer: Signer,
+}
+
+/// One consistent set of keys: the current signing key of each algorithm and every
+/// published key.
 struct KeySet {
-    current: ActiveKey,
+    current: HashMap<SigningAlg, ActiveKey>,
     jwks: JwkSet,
-    verifiers: HashMap<String, DecodingKey>,
+    verifiers: HashMap<String, (Algorithm, DecodingKey)>,
 }
 
 /// The signing keys in use. The set is swapped whole on reload or rotation, so a request
@@ -75,9 +133,16 @@ impl SigningKeys {
         master: Arc<MasterKey>,
         now: OffsetDateTime,
     ) -> Result<Self, KeyError> {
-        for state in [SigningKeyState::Current, SigningKeyState::Next] {
-            if !store.signing_keys().await?.iter().any(|r| r.state == state) {
-                let record = new_key(&master, state, now).await?;
+        for (alg, state) in SigningAlg::ALL
+            .into_iter()
+            .flat_map(|a| [(a, SigningKeyState::Current), (a, SigningKeyState::Next)])
+        {
+            let have = store.signing_keys().await?;
+            if !have
+                .iter()
+                .any(|r| r.state == state && r.alg == alg.as_str())
+            {
+                let record = new_key(&master, alg, state, now).await?;
                 match store.insert_signing_key(&record).await {
                     Ok(()) | Err(StoreError::Conflict { .. }) => {}
                     Err(e) => return Err(e.into()),
@@ -103,7 +168,10 @@ impl SigningKeys {
     /// until every token it signed has expired; a new next key is made. Returns the new
     /// current kid.
     pub async fn rotate(&self, store: &dyn Store, now: OffsetDateTime) -> Result<String, KeyError> {
-        let next = new_key(&self.master, SigningKeyState::Next, now).await?;
+        let mut next = Vec::new();
+        for alg in SigningAlg::ALL {
+            next.push(new_key(&self.master, alg, SigningKeyState::Next, now).await?);
+        }
         let retire_before = now
             - time::Duration::seconds(
                 portcullis_core::resource_server::ResourceServer::MAX_TOKEN_LIFETIME,
@@ -117,9 +185,13 @@ impl SigningKeys {
         self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The kid of the key that signs now.
+    /// The kid of the RS256 key that signs now (the default algorithm).
     pub fn current_kid(&self) -> String {
-        self.set().current.kid.clone()
+        self.set()
+            .current
+            .get(&SigningAlg::RS256)
+            .map(|k| k.kid.clone())
+            .unwrap_or_default()
     }
 
     /// The public JWK set: current, next and previous keys.
@@ -127,28 +199,24 @@ impl SigningKeys {
         self.set().jwks.clone()
     }
 
-    /// Signs a claim set as an RS256 JWS with `typ: JWT` and the current `kid`.
-    /// CPU-bound: call it from a blocking thread.
-    pub fn sign(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
+    /// Signs a claim set as a JWS with `alg`, `typ: JWT` and the current `kid` of that
+    /// algorithm. CPU-bound: call it from a blocking thread.
+    pub fn sign(&self, alg: SigningAlg, claims: &Map<String, Value>) -> Result<String, KeyError> {
         let set = self.set();
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": set.current.kid});
+        let key = set.current.get(&alg).ok_or(KeyError::Sign)?;
+        let header = json!({"alg": alg.as_str(), "typ": "JWT", "kid": key.kid});
         let mut jws = URL_SAFE_NO_PAD.encode(header.to_string());
         jws.push('.');
         jws.push_str(
             &URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?),
         );
-        let mut signature = vec![0u8; set.current.pair.public_modulus_len()];
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        set.current
-            .pair
-            .sign(&RSA_PKCS1_SHA256, &rng, jws.as_bytes(), &mut signature)
-            .map_err(|_| KeyError::Sign)?;
+        let signature = key.signer.sign(jws.as_bytes())?;
         jws.push('.');
         jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
         Ok(jws)
     }
 
-    /// Verifies a JWT this server issued: RS256 only, a published `kid`, the issuer, an
+    /// Verifies a JWT this server issued: a published `kid` and its algorithm, the issuer, an
     /// audience among `audiences`, and `exp` against `now` (the clock, not the system).
     pub fn verify(
         &self,
@@ -178,7 +246,7 @@ impl SigningKeys {
         self.decode(token, issuer, None)
     }
 
-    /// Signature (RS256, known `kid`), issuer and, when given, audience. Expiry is left to
+    /// Signature (a known `kid`, with its algorithm), issuer and, when given, audience. Expiry is left to
     /// the caller, who has the clock.
     fn decode(
         &self,
@@ -188,18 +256,19 @@ impl SigningKeys {
     ) -> Result<Map<String, Value>, VerifyError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Invalid(e.to_string()))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(VerifyError::Invalid("unexpected alg".into()));
-        }
         let kid = header
             .kid
             .ok_or_else(|| VerifyError::Invalid("no kid".into()))?;
         let set = self.set();
-        let key = set
+        let (alg, key) = set
             .verifiers
             .get(&kid)
             .ok_or_else(|| VerifyError::Invalid("unknown kid".into()))?;
-        let mut validation = Validation::new(Algorithm::RS256);
+        // The key decides the algorithm, never the token's header.
+        if header.alg != *alg {
+            return Err(VerifyError::Invalid("unexpected alg".into()));
+        }
+        let mut validation = Validation::new(*alg);
         validation.validate_exp = false;
         validation.set_issuer(&[issuer]);
         match audience {
@@ -222,33 +291,46 @@ impl SigningKeys {
     }
 }
 
-/// Reads every non-retired key: the current one with its private key, all as verifiers.
+/// Reads every non-retired key: the current one of each algorithm with its private key,
+/// all as verifiers.
 async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError> {
     let records = store.signing_keys().await?;
-    let mut current = None;
+    let mut current = HashMap::new();
     let mut jwks = JwkSet::default();
     let mut verifiers = HashMap::new();
     for r in &records {
-        let jwk: Jwk = serde_json::from_str(&r.public_jwk)
-            .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
-        let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
-            .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
-        verifiers.insert(r.kid.clone(), decoding);
+        let fail = |e: String| KeyError::Load(r.kid.clone(), e);
+        let alg =
+            SigningAlg::parse(&r.alg).ok_or_else(|| fail(format!("unknown alg {}", r.alg)))?;
+        let jwk: Jwk = serde_json::from_str(&r.public_jwk).map_err(|e| fail(e.to_string()))?;
+        verifiers.insert(
+            r.kid.clone(),
+            (algorithm(alg), decoding_key(&jwk).map_err(fail)?),
+        );
         jwks.keys.push(jwk);
-        if r.state == SigningKeyState::Current && current.is_none() {
+        if r.state == SigningKeyState::Current && !current.contains_key(&alg) {
             let der = master
                 .open(SEAL_PURPOSE, &r.private_key_enc)
-                .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
-            let pair = KeyPair::from_pkcs8(&der)
-                .map_err(|e| KeyError::Load(r.kid.clone(), e.to_string()))?;
-            current = Some(ActiveKey {
-                kid: r.kid.clone(),
-                pair,
-            });
+                .map_err(|e| fail(e.to_string()))?;
+            let signer = Signer::parse(alg, &der).map_err(fail)?;
+            current.insert(
+                alg,
+                ActiveKey {
+                    kid: r.kid.clone(),
+                    signer,
+                },
+            );
         }
     }
-    let current =
-        current.ok_or_else(|| KeyError::Load("current".into(), "no current signing key".into()))?;
+    if let Some(missing) = SigningAlg::ALL
+        .into_iter()
+        .find(|a| !current.contains_key(a))
+    {
+        return Err(KeyError::Load(
+            missing.as_str().into(),
+            "no current signing key".into(),
+        ));
+    }
     Ok(KeySet {
         current,
         jwks,
@@ -256,53 +338,135 @@ async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError>
     })
 }
 
-/// A new sealed key record in `state`, generated on a blocking thread.
+fn algorithm(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::PS256 => Algorithm::PS256,
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::EdDSA => Algorithm::EdDSA,
+    }
+}
+
+/// The verifying key of a published JWK.
+fn decoding_key(jwk: &Jwk) -> Result<DecodingKey, String> {
+    let field =
+        |v: &Option<String>, name: &str| v.clone().ok_or_else(|| format!("the JWK has no {name}"));
+    match jwk.kty.as_str() {
+        "RSA" => DecodingKey::from_rsa_components(&field(&jwk.n, "n")?, &field(&jwk.e, "e")?),
+        "EC" => DecodingKey::from_ec_components(&field(&jwk.x, "x")?, &field(&jwk.y, "y")?),
+        "OKP" => DecodingKey::from_ed_components(&field(&jwk.x, "x")?),
+        other => return Err(format!("unsupported kty {other}")),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// A new sealed key record for `alg` in `state`, generated on a blocking thread.
 async fn new_key(
     master: &MasterKey,
+    alg: SigningAlg,
     state: SigningKeyState,
     now: OffsetDateTime,
 ) -> Result<SigningKeyRecord, KeyError> {
-    let record = tokio::task::spawn_blocking(generate_rs256)
+    let (der, jwk) = tokio::task::spawn_blocking(move || generate(alg))
         .await
         .map_err(|_| KeyError::Sign)??;
     Ok(SigningKeyRecord {
-        private_key_enc: master.seal(SEAL_PURPOSE, &record.private_key_enc),
+        kid: jwk.kid.clone(),
+        alg: alg.as_str().into(),
+        private_key_enc: master.seal(SEAL_PURPOSE, &der),
+        public_jwk: serde_json::to_string(&jwk).map_err(|_| KeyError::Sign)?,
         state,
         created_at: now,
-        ..record
     })
 }
 
-/// Generates an RSA-2048 key; returns a record whose `private_key_enc` is still the
-/// clear PKCS#8 DER (the caller seals it).
-fn generate_rs256() -> Result<SigningKeyRecord, KeyError> {
-    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Sign)?;
-    let der = pair.as_der().map_err(|_| KeyError::Sign)?;
-    let public = pair.public_key();
-    let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
-    let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
-    let kid = thumbprint(&n, &e);
-    let jwk = Jwk {
-        kty: "RSA".into(),
+/// Generates a key for `alg` (RSA-2048, P-256 or Ed25519): the clear PKCS#8 DER (the
+/// caller seals it) and the public JWK, whose `kid` is its RFC 7638 thumbprint.
+fn generate(alg: SigningAlg) -> Result<(Vec<u8>, Jwk), KeyError> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let jwk = |kty: &str| Jwk {
+        kty: kty.into(),
         use_: "sig".into(),
-        alg: "RS256".into(),
-        kid: kid.clone(),
-        n,
-        e,
+        alg: alg.as_str().into(),
+        kid: String::new(),
+        n: None,
+        e: None,
+        crv: None,
+        x: None,
+        y: None,
     };
-    Ok(SigningKeyRecord {
-        kid,
-        alg: "RS256".into(),
-        private_key_enc: der.as_ref().to_vec(),
-        public_jwk: serde_json::to_string(&jwk).map_err(|_| KeyError::Sign)?,
-        state: SigningKeyState::Current,
-        created_at: OffsetDateTime::UNIX_EPOCH,
-    })
+    let (der, mut jwk) = match alg {
+        SigningAlg::RS256 | SigningAlg::PS256 => {
+            let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Sign)?;
+            let der = pair.as_der().map_err(|_| KeyError::Sign)?.as_ref().to_vec();
+            let public = pair.public_key();
+            let n = b64(public.modulus().big_endian_without_leading_zero());
+            let e = b64(public.exponent().big_endian_without_leading_zero());
+            (
+                der,
+                Jwk {
+                    n: Some(n),
+                    e: Some(e),
+                    ..jwk("RSA")
+                },
+            )
+        }
+        SigningAlg::ES256 => {
+            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| KeyError::Sign)?;
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
+                .map_err(|_| KeyError::Sign)?;
+            // The uncompressed point: 0x04, x, y (32 bytes each).
+            let point = pair.public_key().as_ref();
+            let (x, y) = point
+                .get(1..33)
+                .zip(point.get(33..65))
+                .ok_or(KeyError::Sign)?;
+            let jwk = Jwk {
+                crv: Some("P-256".into()),
+                x: Some(b64(x)),
+                y: Some(b64(y)),
+                ..jwk("EC")
+            };
+            (doc.as_ref().to_vec(), jwk)
+        }
+        SigningAlg::EdDSA => {
+            let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Sign)?;
+            let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| KeyError::Sign)?;
+            let x = b64(pair.public_key().as_ref());
+            (
+                doc.as_ref().to_vec(),
+                Jwk {
+                    crv: Some("Ed25519".into()),
+                    x: Some(x),
+                    ..jwk("OKP")
+                },
+            )
+        }
+    };
+    jwk.kid = thumbprint(&jwk);
+    Ok((der, jwk))
 }
 
-/// RFC 7638 JWK thumbprint of an RSA key: the `kid`.
-fn thumbprint(n: &str, e: &str) -> String {
-    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+/// RFC 7638 JWK thumbprint (SHA-256 of the required members in lexicographic order):
+/// the `kid`.
+fn thumbprint(jwk: &Jwk) -> String {
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let canonical = match jwk.kty.as_str() {
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, v(&jwk.e), v(&jwk.n)),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            v(&jwk.crv),
+            v(&jwk.x),
+            v(&jwk.y)
+        ),
+        _ => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            v(&jwk.crv),
+            v(&jwk.x)
+        ),
+    };
     URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         canonical.as_bytes(),

@@ -20,6 +20,7 @@ mod playground;
 mod private_key_jwt;
 mod refresh;
 mod revoke;
+mod signing;
 mod tenant;
 mod token;
 mod userinfo;

@@ -24,8 +24,8 @@ async fn discovery_has_the_fields_the_config_op_plan_requires() {
     assert_eq!(doc["subject_types_supported"], json!(["public"]));
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        json!(["RS256"]),
-        "never none"
+        json!(["RS256", "PS256", "ES256", "EdDSA"]),
+        "RS256 first (the default), never none"
     );
     for scope in [
         "openid",

@@ -603,7 +603,7 @@ impl Store for This {
 
     async fn rotate_signing_keys(
         &self,
-        new_next: &SigningKeyRecord,
+        new_next: &[SigningKeyRecord],
         now: OffsetDateTime,
         retire_before: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -617,16 +617,18 @@ impl Store for This {
                 sqlx::query(sql).bind(ts(t)).execute(&mut *c).await.map_err(map_err)?;
             }
             sqlx::query("update signing_keys set state = 'current' where state = 'next'").execute(&mut *c).await.map_err(map_err)?;
-            sqlx::query("insert into signing_keys (kid, alg, private_key_enc, public_jwk, state, created_at) values ($1, $2, $3, $4, 'next', $5)")
-                .bind(&new_next.kid)
-                .bind(&new_next.alg)
-                .bind(&new_next.private_key_enc)
-                .bind(&new_next.public_jwk)
-                .bind(ts(new_next.created_at))
-                .execute(&mut *c)
-                .await
-                .map(|_| ())
-                .map_err(map_err)
+            for key in new_next {
+                sqlx::query("insert into signing_keys (kid, alg, private_key_enc, public_jwk, state, created_at) values ($1, $2, $3, $4, 'next', $5)")
+                    .bind(&key.kid)
+                    .bind(&key.alg)
+                    .bind(&key.private_key_enc)
+                    .bind(&key.public_jwk)
+                    .bind(ts(key.created_at))
+                    .execute(&mut *c)
+                    .await
+                    .map_err(map_err)?;
+            }
+            Ok(())
         })
         .await
     }

@@ -82,11 +82,13 @@ pub async fn exchange(
     }
     .to_json();
     let keys = state.keys.clone();
+    let alg = api.signing_alg;
     let span = tracing::Span::current();
-    let access_token = tokio::task::spawn_blocking(move || span.in_scope(|| keys.sign(&claims)))
-        .await
-        .map_err(|e| Internal(anyhow::Error::new(e)))?
-        .map_err(Internal::from)?;
+    let access_token =
+        tokio::task::spawn_blocking(move || span.in_scope(|| keys.sign(alg, &claims)))
+            .await
+            .map_err(|e| Internal(anyhow::Error::new(e)))?
+            .map_err(Internal::from)?;
     state.logs.record(
         now,
         LogType::SuccessClientCredentials,

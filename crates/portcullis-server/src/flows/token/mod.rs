@@ -9,6 +9,7 @@ mod refresh_token;
 
 use portcullis_core::claims::{AccessTokenClaims, IdTokenClaims};
 use portcullis_core::client::Client;
+use portcullis_core::client::SigningAlg;
 use portcullis_core::client_auth::{self, AuthError};
 use portcullis_core::params::Params;
 use portcullis_core::proto::token::TokenResponse;
@@ -215,10 +216,14 @@ pub(crate) async fn mint(state: &AppState, m: Mint<'_>) -> Result<TokenResponse,
         m.client.jwt_configuration.lifetime_in_seconds,
     );
     let keys = state.keys.clone();
+    // Access tokens as the API says (Auth0's `signing_alg`), ID tokens as the client says
+    // (`jwt_configuration.alg`); RS256 when there is no API.
+    let access_alg = m.api.map_or(SigningAlg::RS256, |a| a.signing_alg);
+    let id_alg = m.client.jwt_configuration.alg;
     let span = tracing::Span::current();
     let signed = tokio::task::spawn_blocking(move || {
         span.in_scope(|| {
-            let access_token = keys.sign(&access_claims)?;
+            let access_token = keys.sign(access_alg, &access_claims)?;
             let id_token = if want_id_token {
                 let claims = IdTokenClaims {
                     issuer: &issuer,
@@ -233,7 +238,7 @@ pub(crate) async fn mint(state: &AppState, m: Mint<'_>) -> Result<TokenResponse,
                     lifetime: id_lifetime,
                 }
                 .to_json();
-                Some(keys.sign(&claims)?)
+                Some(keys.sign(id_alg, &claims)?)
             } else {
                 None
             };

@@ -34,7 +34,10 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         response_modes_supported: list(&["query", "form_post"]),
         grant_types_supported: list(&["authorization_code", "refresh_token", "client_credentials"]),
         subject_types_supported: list(&["public"]),
-        id_token_signing_alg_values_supported: list(&["RS256"]),
+        id_token_signing_alg_values_supported: portcullis_core::client::SigningAlg::ALL
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
         token_endpoint_auth_methods_supported: list(&AUTH_METHODS),
         token_endpoint_auth_signing_alg_values_supported: list(
             &portcullis_core::client::ASSERTION_ALGS,
