@@ -2,7 +2,7 @@
 // docs/performance.md ("Side by side with node-oidc-provider"); writes the plot
 // docs/performance-throughput.svg. No dependencies.
 //
-//   node bench/peer/report.mjs [--date YYYY-MM-DD] [--svg PATH]
+//   node bench/peer/report.mjs [--date YYYY-MM-DD] [--results DIR] [--svg PATH]
 //
 // For each configuration it takes the newest <date>-<config>.jsonl (or that of --date); of
 // the repeats of one scenario and concurrency it keeps the median by throughput.
@@ -17,7 +17,7 @@ const opt = (name) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const resultsDir = join(here, 'results');
+const resultsDir = opt('--results') ?? join(here, 'results');
 const svgPath = opt('--svg') ?? join(here, '../../docs/performance-throughput.svg');
 const onlyDate = opt('--date');
 

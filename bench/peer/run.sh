@@ -100,7 +100,9 @@ EOF
     else
       echo 'resource = "https://e2e-api.test/"'
       # The peer issues a refresh token only on a consented prompt=consent request.
-      [[ $scenario == refresh ]] && echo 'extra_authorize_params = { prompt = "consent" }'
+      if [[ $scenario == refresh ]]; then
+        echo 'extra_authorize_params = { prompt = "consent" }'
+      fi
     fi
   } >"$out"
 }
@@ -110,6 +112,7 @@ start_server() {
   local config=$1 scenario=$2 cpus=$3 alg log
   alg=$( [[ $config == *es256* ]] && echo ES256 || echo RS256 )
   log=$work/$config-$scenario.log
+  : >"$log"
   case $config in
     portcullis-*)
       local dir=$work/$config-$scenario
