@@ -103,6 +103,23 @@ for (const config of CONFIGS) {
 }
 out.push('');
 
+const withCpu = CONFIGS.filter((config) => data[config]?.runs.some((r) => r.server_cpu_s !== undefined));
+if (withCpu.length > 0) {
+  out.push('**Server CPU use** (the server\'s user + system CPU seconds ÷ the load generator\'s wall seconds, setup and warm-up included, of the median run; 1.00 = one core busy)', '');
+  out.push(`| scenario | C | ${withCpu.join(' | ')} |`);
+  out.push(`|---|---:|${withCpu.map(() => '---:').join('|')}|`);
+  for (const scenario of SCENARIOS) {
+    for (const c of levels(scenario)) {
+      const cells = withCpu.map((config) => {
+        const r = median(config, scenario, c);
+        return r?.server_cpu_s === undefined ? '—' : (r.server_cpu_s / r.bench_wall_s).toFixed(2);
+      });
+      out.push(`| ${scenario} | ${c} | ${cells.join(' | ')} |`);
+    }
+  }
+  out.push('');
+}
+
 out.push('**Server memory** (MiB; idle = VmRSS right after start; peak = VmHWM after the C=32 runs of that scenario, each scenario on a fresh server)', '');
 out.push(`| configuration | idle | ${SCENARIOS.map((s) => `peak ${s}`).join(' | ')} |`);
 out.push(`|---|---:|${SCENARIOS.map(() => '---:').join('|')}|`);
