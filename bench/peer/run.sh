@@ -8,7 +8,8 @@
 # Builds nothing: the release binaries must exist (the command is printed if not).
 # Knobs (environment): CONFIGS, SCENARIOS, CONCURRENCY, DURATION, WARMUP, REPEATS,
 # FULL_LOGIN_CONCURRENCY, PORT, RESULTS_DIR, CARGO_TARGET_DIR.
-# Writes one JSON line per run (the load generator's line plus "config" and "repeat") and one
+# Writes one JSON line per run (the load generator's line plus "config", "repeat" and the
+# server's CPU time "server_cpu_s" over the load generator's wall time "bench_wall_s") and one
 # "rss" line per server to $RESULTS_DIR/<date>-<config>.jsonl. Any run with an error, or a
 # non-zero exit, aborts the whole thing.
 set -euo pipefail
@@ -146,14 +147,21 @@ start_server() {
   sleep 0.5 # let it settle before the idle RSS is read
 }
 
+# The server's user + system CPU time so far, in clock ticks (/proc/PID/stat fields 14, 15;
+# the command name, field 2, has no spaces here).
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+
 # VmRSS / VmHWM of the server, in KiB.
 status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$server_pid/status"; }
 
 # One load-generator run; appends its JSON line (with config and repeat) to $out.
 bench() {
-  local config=$1 scenario=$2 c=$3 repeat=$4 target=$5 cpus=$6 out=$7 stdout rc=0
+  local config=$1 scenario=$2 c=$3 repeat=$4 target=$5 cpus=$6 out=$7 stdout rc=0 cpu0 t0 cpu1 t1
+  cpu0=$(cpu_ticks); t0=$(date +%s%N)
   stdout=$(taskset -c "$cpus" "$bin/portcullis-bench" --target "$target" --scenario "$scenario" \
     --concurrency "$c" --duration "$duration" --warmup "$warmup" 2>"$work/bench.err") || rc=$?
+  cpu1=$(cpu_ticks); t1=$(date +%s%N)
   echo "  $config #$repeat: $(head -n1 <<<"$stdout")"
   local json
   json=$(tail -n1 <<<"$stdout")
@@ -162,7 +170,12 @@ bench() {
     cat "$work/bench.err" >&2
     die "ABORT: $config $scenario C=$c repeat $repeat exited $rc or counted errors"
   fi
-  jq -c --arg config "$config" --argjson repeat "$repeat" '{config: $config, repeat: $repeat} + .' \
+  # The server's CPU time (user + system) over the whole load-generator process (setup and
+  # warm-up included), against that process's wall time.
+  jq -c --arg config "$config" --argjson repeat "$repeat" \
+    --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$clk_tck" 'BEGIN { printf "%.3f", (b - a) / hz }')" \
+    --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
+    '{config: $config, repeat: $repeat} + . + {server_cpu_s: $cpu, bench_wall_s: $wall}' \
     <<<"$json" >>"$out"
 }
 
