@@ -61,22 +61,19 @@ impl Outcome {
     }
 }
 
-/// Sets the workers up (all at once; the first failure stops the run: a target that cannot
-/// log in once is misconfigured), then runs them on the schedule.
+/// Sets the workers up one after another (the first failure stops the run: a target that
+/// cannot log in once is misconfigured), then runs them on the schedule. One at a time
+/// because a provider may refuse simultaneous logins of one account: Portcullis counts a
+/// login attempt per account and IP before it checks the password, and refuses more than ten
+/// in its window, so 32 workers logging in at once would be throttled. Setups are not timed.
 pub async fn run(workers: Vec<Worker>, schedule: Schedule) -> anyhow::Result<Outcome> {
-    let mut setups = tokio::task::JoinSet::new();
+    let mut ready = Vec::with_capacity(workers.len());
     for (i, mut worker) in workers.into_iter().enumerate() {
-        setups.spawn(async move {
-            worker
-                .setup()
-                .await
-                .with_context(|| format!("setup of worker {i}"))?;
-            anyhow::Ok(worker)
-        });
-    }
-    let mut ready = Vec::new();
-    while let Some(joined) = setups.join_next().await {
-        ready.push(joined.context("a setup task panicked")??);
+        worker
+            .setup()
+            .await
+            .with_context(|| format!("setup of worker {i}"))?;
+        ready.push(worker);
     }
 
     let start = Instant::now();
