@@ -55,8 +55,8 @@ impl PgStore {
 }
 
 /// A write transaction (READ COMMITTED; `lock` serialises what must be).
-async fn begin(pool: &sqlx::Pool<Db>) -> StoreResult<sqlx::pool::PoolConnection<Db>> {
-    let mut conn = pool.acquire().await.map_err(map_err)?;
+async fn begin(this: &PgStore) -> StoreResult<sqlx::pool::PoolConnection<Db>> {
+    let mut conn = this.pool.acquire().await.map_err(map_err)?;
     sqlx::query("begin")
         .execute(&mut *conn)
         .await

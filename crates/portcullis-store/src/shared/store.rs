@@ -36,7 +36,7 @@ async fn in_transaction<T, F>(this: &This, body: F) -> StoreResult<T>
 where
     F: AsyncFnOnce(&mut Conn) -> StoreResult<T>,
 {
-    let mut conn = super::begin(&this.pool).await?;
+    let mut conn = super::begin(this).await?;
     let conn: &mut Conn = &mut conn;
     match body(&mut *conn).await {
         Ok(value) => {

@@ -4,6 +4,7 @@
 //! nothing left to do.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::secret::TokenHash;
@@ -31,6 +32,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::Pool<Db>,
+    /// Write transactions of this process queue here, in order, instead of racing for
+    /// SQLite's lock: a loser of that race waits in SQLite's busy handler, which sleeps in
+    /// growing steps (up to 100 ms) and makes the slowest requests slow.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -62,18 +67,43 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 }
 
-/// A write transaction: `BEGIN IMMEDIATE` takes the database's write lock up front.
-async fn begin(pool: &sqlx::Pool<Db>) -> StoreResult<sqlx::pool::PoolConnection<Db>> {
-    let mut conn = pool.acquire().await.map_err(map_err)?;
+/// A connection in a write transaction, holding this process's writer turn until dropped.
+struct WriteConn {
+    conn: sqlx::pool::PoolConnection<Db>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for WriteConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
+
+/// A write transaction: this process's writers take turns, then `BEGIN IMMEDIATE` takes the
+/// database's write lock up front (another process on the same file still waits for it in
+/// the busy handler).
+async fn begin(this: &SqliteStore) -> StoreResult<WriteConn> {
+    let turn = this.writer.clone().lock_owned().await;
+    let mut conn = this.pool.acquire().await.map_err(map_err)?;
     sqlx::query("begin immediate")
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;
-    Ok(conn)
+    Ok(WriteConn { conn, _turn: turn })
 }
 
 /// Serialises writers of `key`: already done by `begin`, which excludes all writers.
