@@ -133,11 +133,11 @@ impl SigningKeys {
         master: Arc<MasterKey>,
         now: OffsetDateTime,
     ) -> Result<Self, KeyError> {
+        let have = store.signing_keys().await?;
         for (alg, state) in SigningAlg::ALL
             .into_iter()
             .flat_map(|a| [(a, SigningKeyState::Current), (a, SigningKeyState::Next)])
         {
-            let have = store.signing_keys().await?;
             if !have
                 .iter()
                 .any(|r| r.state == state && r.alg == alg.as_str())
@@ -303,10 +303,11 @@ async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError>
         let alg =
             SigningAlg::parse(&r.alg).ok_or_else(|| fail(format!("unknown alg {}", r.alg)))?;
         let jwk: Jwk = serde_json::from_str(&r.public_jwk).map_err(|e| fail(e.to_string()))?;
-        verifiers.insert(
-            r.kid.clone(),
-            (algorithm(alg), decoding_key(&jwk).map_err(fail)?),
-        );
+        // jsonwebtoken reads the same stored JWK into its verifying key.
+        let public: jsonwebtoken::jwk::Jwk =
+            serde_json::from_str(&r.public_jwk).map_err(|e| fail(e.to_string()))?;
+        let key = DecodingKey::from_jwk(&public).map_err(|e| fail(e.to_string()))?;
+        verifiers.insert(r.kid.clone(), (algorithm(alg), key));
         jwks.keys.push(jwk);
         if r.state == SigningKeyState::Current && !current.contains_key(&alg) {
             let der = master
@@ -345,19 +346,6 @@ fn algorithm(alg: SigningAlg) -> Algorithm {
         SigningAlg::ES256 => Algorithm::ES256,
         SigningAlg::EdDSA => Algorithm::EdDSA,
     }
-}
-
-/// The verifying key of a published JWK.
-fn decoding_key(jwk: &Jwk) -> Result<DecodingKey, String> {
-    let field =
-        |v: &Option<String>, name: &str| v.clone().ok_or_else(|| format!("the JWK has no {name}"));
-    match jwk.kty.as_str() {
-        "RSA" => DecodingKey::from_rsa_components(&field(&jwk.n, "n")?, &field(&jwk.e, "e")?),
-        "EC" => DecodingKey::from_ec_components(&field(&jwk.x, "x")?, &field(&jwk.y, "y")?),
-        "OKP" => DecodingKey::from_ed_components(&field(&jwk.x, "x")?),
-        other => return Err(format!("unsupported kty {other}")),
-    }
-    .map_err(|e| e.to_string())
 }
 
 /// A new sealed key record for `alg` in `state`, generated on a blocking thread.
