@@ -1,6 +1,7 @@
-//! Micro-benchmarks of the hot paths: JWT signing per algorithm, token hashing, the
-//! authorization request parser and its two validation stages, and the store's code and
-//! refresh-token operations on SQLite (a file, WAL, as served).
+//! Micro-benchmarks of the hot paths: JWT signing per algorithm, token hashing, password
+//! verification at the default Argon2id cost, the authorization request parser and its two
+//! validation stages, and the store's code and refresh-token operations on SQLite (a file,
+//! WAL, as served).
 //!
 //!   cargo bench -p portcullis-server --bench hot_paths
 //!
@@ -23,9 +24,10 @@ use portcullis_core::refresh::{RefreshFamily, RefreshTokenPolicy, RotationType};
 use portcullis_core::resource_server::{ApiScope, ResourceServer};
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
-use portcullis_server::config::MasterKeySource;
+use portcullis_server::config::{MasterKeySource, PasswordHashing};
 use portcullis_server::crypto::MasterKey;
 use portcullis_server::keys::SigningKeys;
+use portcullis_server::password::PasswordHasher;
 use portcullis_store::{RefreshExchange, SqliteStore, Store};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -93,6 +95,33 @@ fn hashing(c: &mut Criterion) {
     c.bench_function("hash a token (SHA-256)", |b| {
         b.iter(|| TokenHash::of(black_box(token)))
     });
+}
+
+/// One password verification at OWASP's Argon2id cost (the defaults), through the hasher
+/// the login page uses: the bound on password-login throughput per core.
+fn password(c: &mut Criterion) {
+    let rt = runtime();
+    let hasher = PasswordHasher::new(PasswordHashing {
+        memory_kib: 19_456,
+        iterations: 2,
+        parallelism: 1,
+        max_concurrent: 1,
+    })
+    .unwrap();
+    let stored = rt
+        .block_on(hasher.hash("correct horse battery staple".into()))
+        .unwrap();
+    let mut group = c.benchmark_group("password");
+    group.sample_size(20);
+    group.bench_function("verify (Argon2id, m=19456 KiB, t=2, p=1)", |b| {
+        b.iter(|| {
+            let ok = rt.block_on(
+                hasher.verify("correct horse battery staple".into(), Some(stored.clone())),
+            );
+            assert!(ok);
+        })
+    });
+    group.finish();
 }
 
 fn web_client() -> Client {
@@ -224,6 +253,7 @@ criterion_group!(
     benches,
     signing,
     hashing,
+    password,
     authorization_request,
     store_operations
 );
