@@ -53,6 +53,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             // An in-memory database lives as long as its one connection.
             .max_connections(if in_memory { 1 } else { 8 })
+            // A SQLite connection is a handle on a file, not a socket that can drop: a ping
+            // before every acquire would only add a round trip to the connection's thread.
+            .test_before_acquire(false)
             .min_connections(if in_memory { 1 } else { 0 })
             .idle_timeout(if in_memory {
                 None
