@@ -198,11 +198,14 @@ pub async fn serve(
     on_ready(&issuer, &report);
     let purge = tokio::spawn(purge_loop(state.clone()));
     // Peer addresses feed tenant logs and the per-IP refresh rate limit.
+    let logs = state.logs.clone();
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     purge.abort();
+    // The log writer gathers events for a moment before it writes them: store the last ones.
+    logs.flush().await;
     served.context("server error")
 }
 

@@ -1,5 +1,6 @@
 //! Tenant logs: every event is written as a structured log line at once and stored in
-//! the database by a background writer in batches, off the request's path.
+//! the database by a background writer in batches, off the request's path: the writer
+//! gathers what arrives within [`GATHER`] of a batch's first event (or until a `flush`).
 
 use std::time::Duration;
 
@@ -78,18 +79,34 @@ impl TenantLog {
     }
 }
 
+/// How long the writer gathers events after the first of a batch: one write transaction per
+/// moment instead of one per request (on SQLite every write takes the database's one write
+/// lock, which the token endpoint is waiting for).
+const GATHER: Duration = Duration::from_millis(100);
+
+/// Most events in one batch.
+const BATCH: usize = 500;
+
 async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Message>) {
     let mut batch = Vec::new();
     let mut waiting = Vec::new();
     while let Some(first) = rx.recv().await {
+        let until = tokio::time::Instant::now() + GATHER;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Event(e) => batch.push(e),
-                Message::Flush(done) => waiting.push(done),
+                // Someone waits for what is gathered so far: write it now.
+                Message::Flush(done) => {
+                    waiting.push(done);
+                    break;
+                }
             }
-            if batch.len() < 500 {
-                next = rx.try_recv().ok();
+            if batch.len() < BATCH {
+                next = tokio::time::timeout_at(until, rx.recv())
+                    .await
+                    .ok()
+                    .flatten();
             }
         }
         if !batch.is_empty() {
