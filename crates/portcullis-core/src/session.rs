@@ -42,7 +42,22 @@ impl Default for SessionLifetimes {
     }
 }
 
+impl SessionLifetimes {
+    /// How old the record of a session's last use may get before a use writes it again: a
+    /// sixtieth of the idle lifetime, at most a minute. A session may so end up to that much
+    /// before a full idle lifetime after its last use; in exchange a returning user's every
+    /// request does not write to the database.
+    pub fn touch_interval(&self) -> Duration {
+        std::cmp::min(self.idle / 60_i32, Duration::MINUTE)
+    }
+}
+
 impl Session {
+    /// Whether a use at `now` should be written as the session's last use.
+    pub fn needs_touch(&self, now: OffsetDateTime, lifetimes: SessionLifetimes) -> bool {
+        now - self.last_seen_at >= lifetimes.touch_interval()
+    }
+
     /// Whether the session is still valid at `now`.
     pub fn is_active(&self, now: OffsetDateTime, lifetimes: SessionLifetimes) -> bool {
         now < self.expires_at && now < self.last_seen_at + lifetimes.idle
@@ -71,4 +86,39 @@ pub struct LoginTransaction {
 impl LoginTransaction {
     /// Auth0's maximum login-transaction lifetime.
     pub const LIFETIME: Duration = Duration::hours(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session_seen_at(last_seen_at: OffsetDateTime) -> Session {
+        Session {
+            id: "sid".into(),
+            user_id: "auth0|u".into(),
+            auth_time: last_seen_at,
+            last_seen_at,
+            expires_at: last_seen_at + Duration::days(7),
+            initial_ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn a_use_is_written_once_a_minute_or_a_sixtieth_of_a_short_idle_lifetime() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(10_000);
+        let session = session_seen_at(t0);
+        let default = SessionLifetimes::default();
+        assert_eq!(default.touch_interval(), Duration::MINUTE);
+        assert!(!session.needs_touch(t0, default));
+        assert!(!session.needs_touch(t0 + Duration::seconds(59), default));
+        assert!(session.needs_touch(t0 + Duration::seconds(60), default));
+        let short = SessionLifetimes {
+            idle: Duration::minutes(10),
+            absolute: Duration::hours(1),
+        };
+        assert_eq!(short.touch_interval(), Duration::seconds(10));
+        assert!(!session.needs_touch(t0 + Duration::seconds(9), short));
+        assert!(session.needs_touch(t0 + Duration::seconds(10), short));
+    }
 }

@@ -88,7 +88,9 @@ pub async fn active_session(
     if !session.is_active(now, state.settings.sessions) {
         return Ok(None);
     }
-    state.store.touch_session(&session.id, now).await?;
+    if session.needs_touch(now, state.settings.sessions) {
+        state.store.touch_session(&session.id, now).await?;
+    }
     Ok(Some(session))
 }
 

@@ -221,6 +221,33 @@ async fn an_idle_session_ends() {
 }
 
 #[tokio::test]
+async fn using_a_session_keeps_it_alive_past_the_idle_lifetime_from_login() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    browser.sign_in(&web_params(), ALICE).await;
+    let idle = app.state.settings.sessions.idle;
+    let used = location(&browser.authorize(&web_params()).await);
+    assert!(used.starts_with(WEB_CB), "{used}");
+    // Used again within a minute: the use is not written, the one before counts.
+    app.clock.advance(time::Duration::seconds(30));
+    let soon = location(&browser.authorize(&web_params()).await);
+    assert!(soon.starts_with(WEB_CB), "{soon}");
+    app.clock.advance(idle / 2);
+    let halfway = location(&browser.authorize(&web_params()).await);
+    assert!(halfway.starts_with(WEB_CB), "{halfway}");
+    // More than the idle lifetime after login, less than it after the last use.
+    app.clock.advance(idle / 2 + time::Duration::seconds(1));
+    let later = location(&browser.authorize(&web_params()).await);
+    assert!(
+        later.starts_with(WEB_CB),
+        "the session ended though it was used: {later}"
+    );
+    app.clock.advance(idle + time::Duration::seconds(1));
+    let idle_since = location(&browser.authorize(&web_params()).await);
+    assert!(idle_since.starts_with("/u/login"), "{idle_since}");
+}
+
+#[tokio::test]
 async fn the_session_cookie_is_rotated_at_login_and_the_old_one_stops_working() {
     let app = TestApp::spawn().await;
     let browser = app.browser();
