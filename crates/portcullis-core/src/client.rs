@@ -88,6 +88,12 @@ impl SigningAlg {
     pub fn parse(alg: &str) -> Option<SigningAlg> {
         Self::ALL.into_iter().find(|a| a.as_str() == alg)
     }
+
+    /// Whether a signature costs hundreds of microseconds (RSA) rather than tens (elliptic
+    /// curves; docs/performance.md has the figures).
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::RS256 | Self::PS256)
+    }
 }
 
 /// Auth0 `jwt_configuration`: how ID tokens for this client are minted.

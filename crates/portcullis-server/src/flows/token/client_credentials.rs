@@ -83,12 +83,10 @@ pub async fn exchange(
     .to_json();
     let keys = state.keys.clone();
     let alg = api.signing_alg;
-    let span = tracing::Span::current();
-    let access_token =
-        tokio::task::spawn_blocking(move || span.in_scope(|| keys.sign(alg, &claims)))
-            .await
-            .map_err(|e| Internal(anyhow::Error::new(e)))?
-            .map_err(Internal::from)?;
+    let access_token = crate::keys::signing(&[alg], move || keys.sign(alg, &claims))
+        .await
+        .map_err(|e| Internal(anyhow::Error::new(e)))?
+        .map_err(Internal::from)?;
     state.logs.record(
         now,
         LogType::SuccessClientCredentials,

@@ -220,30 +220,29 @@ pub(crate) async fn mint(state: &AppState, m: Mint<'_>) -> Result<TokenResponse,
     // (`jwt_configuration.alg`); RS256 when there is no API.
     let access_alg = m.api.map_or(SigningAlg::RS256, |a| a.signing_alg);
     let id_alg = m.client.jwt_configuration.alg;
-    let span = tracing::Span::current();
-    let signed = tokio::task::spawn_blocking(move || {
-        span.in_scope(|| {
-            let access_token = keys.sign(access_alg, &access_claims)?;
-            let id_token = if want_id_token {
-                let claims = IdTokenClaims {
-                    issuer: &issuer,
-                    user: &user,
-                    client_id: &client_id,
-                    scope: &scope,
-                    nonce: nonce.as_deref(),
-                    auth_time,
-                    sid: &sid,
-                    access_token: &access_token,
-                    iat: now,
-                    lifetime: id_lifetime,
-                }
-                .to_json();
-                Some(keys.sign(id_alg, &claims)?)
-            } else {
-                None
-            };
-            Ok::<_, crate::keys::KeyError>((access_token, id_token))
-        })
+    let algs = [access_alg, id_alg];
+    let algs = if want_id_token { &algs[..] } else { &algs[..1] };
+    let signed = crate::keys::signing(algs, move || {
+        let access_token = keys.sign(access_alg, &access_claims)?;
+        let id_token = if want_id_token {
+            let claims = IdTokenClaims {
+                issuer: &issuer,
+                user: &user,
+                client_id: &client_id,
+                scope: &scope,
+                nonce: nonce.as_deref(),
+                auth_time,
+                sid: &sid,
+                access_token: &access_token,
+                iat: now,
+                lifetime: id_lifetime,
+            }
+            .to_json();
+            Some(keys.sign(id_alg, &claims)?)
+        } else {
+            None
+        };
+        Ok::<_, crate::keys::KeyError>((access_token, id_token))
     })
     .await
     .map_err(|e| Internal(anyhow::Error::new(e)))?
