@@ -3,7 +3,7 @@
 // and the hosted pages walked over HTTP show that no state that matters lives in one
 // process: a login on node A is redeemed on node B, a session made on A is honoured by B,
 // a code or a refresh token presented to both at once is honoured once, a client made
-// through the Management API on A works on B at once (there is no cache), a client
+// through the Management API on A works on B at once (only found clients are cached), a client
 // assertion's jti used on A is refused on B, and a key rotated on A is published by B.
 //
 // Needs PORTCULLIS_TEST_POSTGRES_URL (set by .ci/run); skipped without it outside CI.

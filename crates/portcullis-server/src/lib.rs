@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod seed;
 pub mod state;
 pub mod tenant;
+pub mod tenant_cache;
 pub mod views;
 
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub async fn build(
         secure_cookies,
         playground: None,
         metrics: Arc::new(metrics::Metrics::new().context("metrics registry")?),
+        tenant_cache: Arc::default(),
     };
     if let Some(path) = tenant_file {
         let text = std::fs::read_to_string(&path)

@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use portcullis_store::Store;
+use portcullis_core::client::Client;
+use portcullis_core::resource_server::ResourceServer;
+use portcullis_store::{Store, StoreResult};
 use time::OffsetDateTime;
 
 use crate::config::Settings;
@@ -81,12 +83,28 @@ pub struct AppState {
     pub playground: Option<Arc<crate::seed::DemoApp>>,
     /// This server's Prometheus registry and collectors (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Clients and APIs read on the hot paths, for a second.
+    pub tenant_cache: Arc<crate::tenant_cache::TenantCache>,
 }
 
 impl AppState {
     /// Now, from the clock.
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// A client by id, through the tenant cache (for a second; `tenant_cache`).
+    pub async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        self.tenant_cache
+            .client(self.store.as_ref(), client_id, self.now())
+            .await
+    }
+
+    /// An API by identifier (audience), through the tenant cache.
+    pub async fn api(&self, identifier: &str) -> StoreResult<Option<ResourceServer>> {
+        self.tenant_cache
+            .api(self.store.as_ref(), identifier, self.now())
+            .await
     }
 
     /// An absolute URL on this server.

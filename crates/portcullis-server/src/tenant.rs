@@ -119,6 +119,7 @@ pub async fn apply(state: &AppState, file: &TenantFile) -> anyhow::Result<Applie
         });
     }
     let outcomes = state.store.import_tenant(&import, state.now()).await?;
+    state.tenant_cache.clear();
     // A generated secret only matters for a client that was created by this import.
     generated.retain(|(name, _, _)| {
         outcomes

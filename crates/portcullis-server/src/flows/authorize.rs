@@ -102,7 +102,7 @@ pub async fn start(
     session_cookie: Option<&str>,
 ) -> Result<Outcome, Internal> {
     let client = match params.get("client_id") {
-        Some(id) if !params.is_repeated("client_id") => state.store.find_client(id).await?,
+        Some(id) if !params.is_repeated("client_id") => state.client(id).await?,
         _ => None,
     };
     let target = match authorize::trust(params, client.as_ref()) {
@@ -116,7 +116,7 @@ pub async fn start(
         )));
     };
     let api = match params.get("audience").or_else(|| params.get("resource")) {
-        Some(audience) => state.store.find_resource_server(audience).await?,
+        Some(audience) => state.api(audience).await?,
         None => None,
     };
     let mut request = match authorize::validate(params, &client, target, api.as_ref()) {
@@ -224,11 +224,11 @@ pub async fn resume(
     if !browser.is_some_and(|b| TokenHash::from_stored(tx.browser_hash.clone()).matches(&b.id)) {
         return Ok(Err(ResumeError::OtherBrowser));
     }
-    let Some(client) = state.store.find_client(&tx.request.client_id).await? else {
+    let Some(client) = state.client(&tx.request.client_id).await? else {
         return Ok(Err(ResumeError::Expired));
     };
     let api = match &tx.request.audience {
-        Some(a) => state.store.find_resource_server(a).await?,
+        Some(a) => state.api(a).await?,
         None => None,
     };
     Ok(Ok(Resumed {

@@ -79,7 +79,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let mut app = Router::new()
         .merge(oauth::routes())
-        .merge(mgmt::routes())
+        .merge(mgmt::routes(&state))
         .merge(oidc::routes())
         .merge(pages::routes())
         .merge(playground::routes(&state))

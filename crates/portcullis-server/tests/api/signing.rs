@@ -87,6 +87,8 @@ async fn apis_and_clients_choose_how_their_tokens_are_signed() {
         let mut client = store.find_client(WEB).await.unwrap().unwrap();
         client.jwt_configuration.alg = client_alg;
         store.save_client(&client, app.state.now()).await.unwrap();
+        // Written past the Management API, which would have emptied the tenant cache.
+        app.state.tenant_cache.clear();
 
         let tokens = tokens_for(&app, WEB_APP, "openid").await;
         let id_token = tokens["id_token"].as_str().unwrap();

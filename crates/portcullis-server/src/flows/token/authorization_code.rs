@@ -92,7 +92,7 @@ pub async fn exchange(
         return Err(fail(invalid_grant(INVALID_CODE), user_id));
     };
     let api = match &record.audience {
-        Some(audience) => match state.store.find_resource_server(audience).await? {
+        Some(audience) => match state.api(audience).await? {
             Some(api) => Some(api),
             None => {
                 return Err(fail(

@@ -48,7 +48,7 @@ pub async fn exchange(
             "Public clients cannot use client credentials",
         )));
     }
-    let Some(api) = state.store.find_resource_server(audience).await? else {
+    let Some(api) = state.api(audience).await? else {
         return Err(fail(OAuthError::new(
             OAuthErrorCode::AccessDenied,
             format!("Service not found: {audience}"),

@@ -88,7 +88,7 @@ pub async fn authenticate_client(
 ) -> Result<(Client, bool), TokenError> {
     let credentials = client_auth::presented(basic, params)?;
     let used_basic = credentials.used_basic();
-    let client = state.store.find_client(credentials.client_id()).await?;
+    let client = state.client(credentials.client_id()).await?;
     client_auth::authenticate(client.as_ref(), &credentials)?;
     let Some(client) = client else {
         return Err(Internal(anyhow::anyhow!("authenticated a missing client")).into());

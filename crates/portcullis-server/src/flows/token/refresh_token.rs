@@ -85,7 +85,7 @@ pub async fn exchange(
         return Err(invalid_grant(INVALID));
     };
     let api = match &family.audience {
-        Some(audience) => state.store.find_resource_server(audience).await?,
+        Some(audience) => state.api(audience).await?,
         None => None,
     };
     if family.audience.is_some() && api.is_none() {

@@ -1,8 +1,9 @@
 //! Management API v2 (`/api/v2`), Auth0's shapes: a client-credentials bearer token for
 //! the audience `{issuer}api/v2/` whose scopes gate each call; errors as
 //! `{"statusCode","error","message","errorCode"}`; paging with `page`, `per_page`,
-//! `include_totals`. Reads go to the database, so a change is seen by the next request on
-//! every node.
+//! `include_totals`. Reads go to the database. A write empties this node's tenant cache
+//! (`tenant_cache`), so this node applies it from its next request and the others within a
+//! second.
 
 mod client_grants;
 mod clients;
@@ -26,8 +27,9 @@ use crate::http::extract::bearer_token;
 use crate::management;
 use crate::state::AppState;
 
-/// Routes of this area.
-pub fn routes() -> Router<AppState> {
+/// Routes of this area. A call that may write empties the node's tenant cache when it
+/// answers, so this node applies the change from its next request.
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(clients::routes())
         .merge(resource_servers::routes())
@@ -37,6 +39,26 @@ pub fn routes() -> Router<AppState> {
         .merge(keys::routes())
         // Auth0 answers unknown Management API paths with its JSON error, which SDKs parse.
         .route("/api/v2/{*rest}", axum::routing::any(not_found))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forget_cached_tenant,
+        ))
+}
+
+async fn forget_cached_tenant(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let reads_only = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let response = next.run(request).await;
+    if !reads_only {
+        state.tenant_cache.clear();
+    }
+    response
 }
 
 /// A Management API error, in Auth0's shape.
