@@ -1,0 +1,142 @@
+# Shared by run.sh and flood.sh (sourced, after they set bin, port, here, root, duration and
+# warmup): the work directory, the tenant and target files, starting and stopping a server,
+# reading its CPU time and memory, and one load-generator run.
+
+work=$(mktemp -d)
+server_pid=
+stop_server() {
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+  fi
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+m2m_id=bench-m2m
+m2m_secret=bench-m2m-secret-0123456789abcdefghijklmnop
+
+# tests/e2e/tenant.yaml plus the bench's machine-to-machine client and its grant (as
+# crates/portcullis-bench/tests/against_portcullis.rs builds it); $1 = RS256 or ES256.
+tenant_file() {
+  local alg=$1 out=$2
+  {
+    awk -v alg="$alg" -v id="$m2m_id" -v secret="$m2m_secret" '
+      /^clients:$/ {
+        print
+        print "  - name: Bench M2M"
+        print "    client_id: " id
+        print "    client_secret: " secret
+        print "    app_type: non_interactive"
+        print "    grant_types: [client_credentials]"
+        print "    token_endpoint_auth_method: client_secret_basic"
+        next
+      }
+      { print }
+      alg != "RS256" && /^  - name: E2E Web App$/ { print "    jwt_configuration: {alg: " alg "}" }
+      alg != "RS256" && /^    identifier: https:\/\/e2e-api.test\/$/ { print "    signing_alg: " alg }
+    ' "$root/tests/e2e/tenant.yaml"
+    printf 'clientGrants:\n  - client_id: %s\n    audience: "https://e2e-api.test/"\n    scope: ["read:items"]\n' "$m2m_id"
+  } >"$out"
+}
+
+# Target file: $1 = portcullis or peer, $2 = issuer, $3 = scenario.
+target_file() {
+  local kind=$1 issuer=$2 scenario=$3 out=$4
+  {
+    cat <<EOF
+issuer = "$issuer"
+client_id = "e2e-web"
+client_secret = "e2e-web-secret-0123456789abcdefghijklmnop"
+token_auth = "client_secret_basic"
+redirect_uri = "http://127.0.0.1:8976/callback"
+username = "alice@example.com"
+password = "correct horse battery staple"
+scope = "openid profile email"
+refresh_scope = "openid offline_access read:items"
+cc_client_id = "$m2m_id"
+cc_client_secret = "$m2m_secret"
+EOF
+    if [[ $kind == portcullis ]]; then
+      echo 'audience = "https://e2e-api.test/"'
+    else
+      echo 'resource = "https://e2e-api.test/"'
+      # The peer issues a refresh token only on a consented prompt=consent request.
+      if [[ $scenario == refresh ]]; then
+        echo 'extra_authorize_params = { prompt = "consent" }'
+      fi
+    fi
+  } >"$out"
+}
+
+# Starts the server of config $1 for scenario $2 pinned to CPU list $3; sets server_pid, issuer.
+start_server() {
+  local config=$1 scenario=$2 cpus=$3 alg log
+  alg=$( [[ $config == *es256* ]] && echo ES256 || echo RS256 )
+  log=$work/$config-$scenario.log
+  : >"$log"
+  case $config in
+    portcullis-*)
+      local dir=$work/$config-$scenario
+      mkdir -p "$dir"
+      tenant_file "$alg" "$dir/tenant.yaml"
+      (cd "$dir" && exec env -i PATH="$PATH" HOME="$HOME" \
+        RUST_LOG=warn \
+        PORTCULLIS_DEMO=false \
+        PORTCULLIS_MASTER_KEY=bench-peer-master-key-0123456789abcdefghijklmnop \
+        PORTCULLIS_RATE_LIMITS__REFRESH_BURST=1000000 \
+        PORTCULLIS_RATE_LIMITS__REFRESH_PER_MINUTE=1000000 \
+        taskset -c "$cpus" "$bin/portcullis" serve --listen "127.0.0.1:$port" \
+          --database "sqlite://$dir/b.db" --tenant "$dir/tenant.yaml") >"$log" 2>&1 &
+      server_pid=$!
+      ;;
+    peer-*)
+      (cd "$here" && exec env -i PATH="$PATH" HOME="$HOME" NODE_ENV=production \
+        SIGNING_ALG="$alg" PORT="$port" taskset -c "$cpus" node provider.mjs) >"$log" 2>&1 &
+      server_pid=$!
+      ;;
+    *) die "unknown configuration $config" ;;
+  esac
+  issuer=
+  for _ in $(seq 1 300); do
+    issuer=$(sed -n 's/.* is listening\. Issuer: \([^ ]*\).*/\1/p' "$log" | head -n1)
+    [[ -n $issuer ]] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; die "$config did not start"; }
+    sleep 0.1
+  done
+  [[ -n $issuer ]] || { cat "$log" >&2; die "$config: no issuer line after 30 s"; }
+  sleep 0.5 # let it settle before the idle RSS is read
+}
+
+# The server's user + system CPU time so far, in clock ticks (/proc/PID/stat fields 14, 15;
+# the command name, field 2, has no spaces here).
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+
+# VmRSS / VmHWM of the server, in KiB.
+status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$server_pid/status"; }
+
+# One load-generator run; appends its JSON line (with config and repeat) to $out.
+bench() {
+  local config=$1 scenario=$2 c=$3 repeat=$4 target=$5 cpus=$6 out=$7 stdout rc=0 cpu0 t0 cpu1 t1
+  cpu0=$(cpu_ticks); t0=$(date +%s%N)
+  stdout=$(taskset -c "$cpus" "$bin/portcullis-bench" --target "$target" --scenario "$scenario" \
+    --concurrency "$c" --duration "$duration" --warmup "$warmup" 2>"$work/bench.err") || rc=$?
+  cpu1=$(cpu_ticks); t1=$(date +%s%N)
+  echo "  $config #$repeat: $(head -n1 <<<"$stdout")"
+  local json
+  json=$(tail -n1 <<<"$stdout")
+  if [[ $rc != 0 ]] || ! jq -e '.errors == 0' >/dev/null 2>&1 <<<"$json"; then
+    echo "$stdout" >&2
+    cat "$work/bench.err" >&2
+    die "ABORT: $config $scenario C=$c repeat $repeat exited $rc or counted errors"
+  fi
+  # The server's CPU time (user + system) over the whole load-generator process (setup and
+  # warm-up included), against that process's wall time.
+  jq -c --arg config "$config" --argjson repeat "$repeat" \
+    --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$clk_tck" 'BEGIN { printf "%.3f", (b - a) / hz }')" \
+    --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
+    '{config: $config, repeat: $repeat} + . + {server_cpu_s: $cpu, bench_wall_s: $wall}' \
+    <<<"$json" >>"$out"
+}
+
