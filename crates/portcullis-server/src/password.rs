@@ -1,8 +1,13 @@
 //! Password hashing with Argon2id on blocking threads, at most `max_concurrent` at once,
 //! so a flood of logins queues instead of starving token requests (DESIGN §4).
 //! Unknown users are checked against a dummy hash so that timing reveals nothing.
+//!
+//! Each hash needs `memory_kib` of working memory (19 MiB at OWASP's cost). It is passed
+//! from a finished hash to the next one while logins queue, and given back to the system
+//! when none is waiting (see [`Scratch`] and [`compute`]).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -15,6 +20,53 @@ pub struct PasswordHasher {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
     dummy_hash: String,
+    scratch: Arc<Scratch>,
+}
+
+/// Argon2 working memory between hashes. A buffer is kept only while another hash is
+/// wanted (waiting for a permit or running), so a burst of logins reuses a few buffers
+/// instead of mapping and faulting in 19 MiB per login (a quarter of the login throughput,
+/// measured), and an idle server holds none.
+#[derive(Default)]
+struct Scratch {
+    /// Hashes asked for and not finished.
+    wanted: AtomicUsize,
+    /// Buffers kept for them.
+    free: Mutex<Vec<Vec<Block>>>,
+}
+
+/// One wanted hash, for as long as the guard lives.
+struct Wanted<'a>(&'a Scratch);
+
+impl Drop for Wanted<'_> {
+    fn drop(&mut self) {
+        self.0.wanted.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Scratch {
+    fn want(&self) -> Wanted<'_> {
+        self.wanted.fetch_add(1, Ordering::SeqCst);
+        Wanted(self)
+    }
+
+    fn take(&self) -> Vec<Block> {
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Keeps `buffer` for a hash that is wanted besides the caller's; otherwise it is
+    /// dropped here (unmapped, on the caller's blocking thread).
+    fn give(&self, buffer: Vec<Block>) {
+        let others = self.wanted.load(Ordering::SeqCst).saturating_sub(1);
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < others {
+            free.push(buffer);
+        }
+    }
 }
 
 /// Hashing failed (bad parameters or a stored hash that does not parse).
@@ -33,47 +85,64 @@ impl PasswordHasher {
         )
         .map_err(|_| HashError)?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy_hash = hash_with(&argon2, "portcullis dummy password")?;
+        let dummy_hash = hash_with(&argon2, "portcullis dummy password", &mut Vec::new())?;
         Ok(Self {
             argon2,
             permits: Arc::new(Semaphore::new(settings.max_concurrent)),
             dummy_hash,
+            scratch: Arc::default(),
         })
     }
 
     /// Hashes a password into a PHC string.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError)?;
         let argon2 = self.argon2.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| hash_with(&argon2, &password)))
-            .await
-            .map_err(|_| HashError)?
+        self.run(move |memory| hash_with(&argon2, &password, memory))
+            .await?
     }
 
     /// Verifies `password` against `stored`; with `None` (unknown user, no password) the
     /// same work is done against a dummy hash and the answer is false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.clone());
+        let ok = self
+            .run(move |memory| verify_with(password.as_bytes(), &stored, memory).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+        ok && known
+    }
+
+    /// Runs `work` on a blocking thread once a permit is free, with working memory from
+    /// [`Scratch`].
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _wanted = self.scratch.want();
+        let _permit = self.permits.acquire().await.map_err(|_| HashError)?;
+        let scratch = self.scratch.clone();
         let span = tracing::Span::current();
-        let ok = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| verify_with(password.as_bytes(), &stored).unwrap_or(false))
+        tokio::task::spawn_blocking(move || {
+            let mut memory = scratch.take();
+            let result = span.in_scope(|| work(&mut memory));
+            scratch.give(memory);
+            result
         })
         .await
-        .unwrap_or(false);
-        ok && known
+        .map_err(|_| HashError)
     }
 }
 
 /// Hashes `password` with a fresh salt into a PHC string (`$argon2id$v=19$m=…`).
-fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, HashError> {
+fn hash_with(
+    argon2: &Argon2<'_>,
+    password: &str,
+    memory: &mut Vec<Block>,
+) -> Result<String, HashError> {
     let salt = crate::crypto::random::<16>();
     let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-        compute(argon2, password.as_bytes(), &salt, out)
+        compute(argon2, password.as_bytes(), &salt, out, memory)
             .map_err(|_| argon2::password_hash::Error::Crypto)
     })
     .map_err(|_| HashError)?;
@@ -90,7 +159,7 @@ fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, HashError> {
 
 /// Whether `password` matches the PHC string `stored`, with the algorithm, version and cost
 /// written in it; the outputs are compared in constant time (`Output`'s `PartialEq`).
-fn verify_with(password: &[u8], stored: &str) -> Result<bool, HashError> {
+fn verify_with(password: &[u8], stored: &str, memory: &mut Vec<Block>) -> Result<bool, HashError> {
     let phc = PasswordHash::new(stored).map_err(|_| HashError)?;
     let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
         return Err(HashError);
@@ -103,35 +172,39 @@ fn verify_with(password: &[u8], stored: &str) -> Result<bool, HashError> {
     let mut salt_buf = [0u8; 64];
     let salt = salt.decode_b64(&mut salt_buf).map_err(|_| HashError)?;
     let output = Output::init_with(expected.len(), |out| {
-        compute(&argon2, password, salt, out).map_err(|_| argon2::password_hash::Error::Crypto)
+        compute(&argon2, password, salt, out, memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
     })
     .map_err(|_| HashError)?;
     Ok(output == expected)
 }
 
-/// Runs Argon2 over working memory of its own (`memory_kib`, 19 MiB at OWASP's cost) that
-/// goes back to the system when the hash is done.
+/// Runs Argon2 in `memory`, which holds the working memory of an earlier hash or nothing.
 ///
-/// glibc's malloc serves an allocation from the calling thread's arena unless it is above the
-/// mmap threshold, and that threshold rises to the size of every mapped block freed, up to
-/// 32 MiB (mallopt(3), `M_MMAP_THRESHOLD`). So after the first hash the working memory came
-/// from the arena of whichever blocking thread hashed, and stayed there: a burst of logins
-/// left the process as large as the burst (docs/performance.md, "Memory"). Reserving more than
-/// that ceiling gives every hash a mapping of its own, unmapped when it is freed. Only
-/// `block_count` blocks are written; the rest of the reservation is address space that is
-/// never touched, not memory.
+/// New working memory is reserved larger than it needs, so that it is mapped on its own and
+/// unmapped when dropped. glibc's malloc serves an allocation from the calling thread's arena
+/// unless it is above the mmap threshold, and that threshold rises to the size of every
+/// mapped block freed, up to 32 MiB (mallopt(3), `M_MMAP_THRESHOLD`). Before, after the
+/// first hash the working memory came from the arena of whichever blocking thread hashed and
+/// stayed there: a burst of logins left the process as large as the burst (idle 36 MiB,
+/// 157 MiB after eight logins; docs/performance.md, "Memory"). Only `block_count` blocks are
+/// written; the rest of the reservation is address space that is never touched.
 fn compute(
     argon2: &Argon2<'_>,
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
+    memory: &mut Vec<Block>,
 ) -> Result<(), HashError> {
     const ALWAYS_MAPPED: usize = (32 << 20) / std::mem::size_of::<Block>() + 1;
     let blocks = argon2.params().block_count();
-    let mut memory = Vec::with_capacity(blocks.max(ALWAYS_MAPPED));
+    if memory.capacity() < blocks {
+        *memory = Vec::with_capacity(blocks.max(ALWAYS_MAPPED));
+    }
+    // Argon2 writes every block before it reads it: what an earlier hash left is not read.
     memory.resize(blocks, Block::default());
     argon2
-        .hash_password_into_with_memory(password, salt, out, &mut memory)
+        .hash_password_into_with_memory(password, salt, out, memory.as_mut_slice())
         .map_err(|_| HashError)
 }
 
@@ -148,7 +221,7 @@ mod tests {
 
     #[test]
     fn our_hashes_are_argon2id_phc_strings_that_the_argon2_crate_verifies() {
-        let hash = hash_with(&cheap(), "hunter2 hunter2").expect("hash");
+        let hash = hash_with(&cheap(), "hunter2 hunter2", &mut Vec::new()).expect("hash");
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
         let parsed = PasswordHash::new(&hash).expect("PHC string");
         assert!(cheap().verify_password(b"hunter2 hunter2", &parsed).is_ok());
@@ -157,6 +230,47 @@ mod tests {
                 .verify_password(b"hunter3 hunter3", &parsed)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn working_memory_left_by_another_hash_changes_no_result() {
+        let mut used = Vec::new();
+        let first = hash_with(&cheap(), "first password", &mut used).expect("hash");
+        let second = hash_with(&cheap(), "second password", &mut used).expect("hash");
+        assert_eq!(used.len(), 64, "one block per KiB, kept for the next hash");
+        for (password, hash) in [("first password", &first), ("second password", &second)] {
+            assert_eq!(
+                verify_with(password.as_bytes(), hash, &mut used).ok(),
+                Some(true)
+            );
+            let fresh = verify_with(password.as_bytes(), hash, &mut Vec::new());
+            assert_eq!(fresh.ok(), Some(true));
+        }
+        assert_eq!(
+            verify_with(b"first password", &second, &mut used).ok(),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn working_memory_is_kept_only_while_another_hash_is_wanted() {
+        let scratch = Scratch::default();
+        let buffer = || vec![Block::default(); 4];
+        let alone = scratch.want();
+        scratch.give(buffer());
+        assert!(scratch.take().is_empty(), "nobody else wants one: dropped");
+        let other = scratch.want();
+        scratch.give(buffer());
+        assert_eq!(scratch.take().len(), 4, "kept for the other hash");
+        scratch.give(buffer());
+        scratch.give(buffer());
+        assert_eq!(
+            scratch.free.lock().map(|f| f.len()).ok(),
+            Some(1),
+            "no more than the hashes waiting"
+        );
+        drop((alone, other));
+        assert_eq!(scratch.wanted.load(Ordering::SeqCst), 0);
     }
 
     #[test]
@@ -169,9 +283,15 @@ mod tests {
             .hash_password(b"correct horse", &salt)
             .expect("hash")
             .to_string();
-        assert_eq!(verify_with(b"correct horse", &hash).ok(), Some(true));
-        assert_eq!(verify_with(b"correct horsf", &hash).ok(), Some(false));
-        assert!(verify_with(b"correct horse", "$argon2id$v=19$m=128").is_err());
-        assert!(verify_with(b"correct horse", "not a hash").is_err());
+        assert_eq!(
+            verify_with(b"correct horse", &hash, &mut Vec::new()).ok(),
+            Some(true)
+        );
+        assert_eq!(
+            verify_with(b"correct horsf", &hash, &mut Vec::new()).ok(),
+            Some(false)
+        );
+        assert!(verify_with(b"correct horse", "$argon2id$v=19$m=128", &mut Vec::new()).is_err());
+        assert!(verify_with(b"correct horse", "not a hash", &mut Vec::new()).is_err());
     }
 }
