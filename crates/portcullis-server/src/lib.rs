@@ -197,6 +197,8 @@ pub async fn serve(
         tracing::warn!("in-memory database: everything is lost when the process exits");
     }
     let (state, report) = build(settings, &issuer, clock).await?;
+    // The passwords a start hashed (a tenant file's or the demo's users) keep no memory.
+    state.passwords.release_memory();
     on_ready(&issuer, &report);
     let purge = tokio::spawn(purge_loop(state.clone()));
     // Peer addresses feed tenant logs and the per-IP refresh rate limit.
@@ -224,6 +226,10 @@ async fn purge_loop(state: AppState) {
             tracing::warn!(error = %e, "purging expired records failed");
         }
         state.refresh_limiter.prune();
+        let released = state.passwords.release_idle_memory();
+        if released > 0 {
+            tracing::debug!(buffers = released, "password hashing memory given back");
+        }
     }
 }
 

@@ -2,11 +2,11 @@
 //! so a flood of logins queues instead of starving token requests (DESIGN §4).
 //! Unknown users are checked against a dummy hash so that timing reveals nothing.
 //!
-//! Each hash needs `memory_kib` of working memory (19 MiB at OWASP's cost). It is passed
-//! from a finished hash to the next one while logins queue, and given back to the system
-//! when none is waiting (see [`Scratch`] and [`compute`]).
+//! Each hash needs `memory_kib` of working memory (19 MiB at OWASP's cost). It is kept for
+//! the next hashes, at most `max_concurrent` buffers, and given back to the system once no
+//! hash has used it for a while (see [`Scratch`] and [`compute`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -23,34 +23,31 @@ pub struct PasswordHasher {
     scratch: Arc<Scratch>,
 }
 
-/// Argon2 working memory between hashes. A buffer is kept only while another hash is
-/// wanted (waiting for a permit or running), so a burst of logins reuses a few buffers
-/// instead of mapping and faulting in 19 MiB per login (a quarter of the login throughput,
-/// measured), and an idle server holds none.
-#[derive(Default)]
+/// Argon2 working memory between hashes, at most one buffer per permit. A hash in memory
+/// that is already mapped costs half of one in fresh memory (16.6 ms against 34.7 ms at the
+/// default cost on the machine of docs/performance.md: faulting in 19 MiB is the rest), so
+/// buffers are kept; [`PasswordHasher::release_idle_memory`], called periodically, unmaps
+/// them once a whole period went by without a hash.
 struct Scratch {
-    /// Hashes asked for and not finished.
-    wanted: AtomicUsize,
-    /// Buffers kept for them.
+    /// Buffers kept for the next hashes.
     free: Mutex<Vec<Vec<Block>>>,
-}
-
-/// One wanted hash, for as long as the guard lives.
-struct Wanted<'a>(&'a Scratch);
-
-impl Drop for Wanted<'_> {
-    fn drop(&mut self) {
-        self.0.wanted.fetch_sub(1, Ordering::SeqCst);
-    }
+    /// At most this many are kept (`max_concurrent`).
+    keep: usize,
+    /// Whether a hash ran since the last release.
+    used: AtomicBool,
 }
 
 impl Scratch {
-    fn want(&self) -> Wanted<'_> {
-        self.wanted.fetch_add(1, Ordering::SeqCst);
-        Wanted(self)
+    fn new(keep: usize) -> Self {
+        Self {
+            free: Mutex::new(Vec::new()),
+            keep,
+            used: AtomicBool::new(false),
+        }
     }
 
     fn take(&self) -> Vec<Block> {
+        self.used.store(true, Ordering::SeqCst);
         self.free
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -58,14 +55,23 @@ impl Scratch {
             .unwrap_or_default()
     }
 
-    /// Keeps `buffer` for a hash that is wanted besides the caller's; otherwise it is
-    /// dropped here (unmapped, on the caller's blocking thread).
+    /// Keeps `buffer` for the next hash, or drops it here (unmapped, on the caller's
+    /// blocking thread) when as many as there are permits are kept already.
     fn give(&self, buffer: Vec<Block>) {
-        let others = self.wanted.load(Ordering::SeqCst).saturating_sub(1);
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        if free.len() < others {
+        if free.len() < self.keep {
             free.push(buffer);
         }
+    }
+
+    /// Drops every kept buffer unless a hash ran since the last call (or `now`); returns how
+    /// many.
+    fn release(&self, now: bool) -> usize {
+        if self.used.swap(false, Ordering::SeqCst) && !now {
+            return 0;
+        }
+        let idle = std::mem::take(&mut *self.free.lock().unwrap_or_else(|p| p.into_inner()));
+        idle.len()
     }
 }
 
@@ -90,7 +96,7 @@ impl PasswordHasher {
             argon2,
             permits: Arc::new(Semaphore::new(settings.max_concurrent)),
             dummy_hash,
-            scratch: Arc::default(),
+            scratch: Arc::new(Scratch::new(settings.max_concurrent)),
         })
     }
 
@@ -113,13 +119,24 @@ impl PasswordHasher {
         ok && known
     }
 
+    /// Gives the kept working memory back to the system if no hash used it since the last
+    /// call (the housekeeping loop calls this every 30 s); returns how many buffers went.
+    pub fn release_idle_memory(&self) -> usize {
+        self.scratch.release(false)
+    }
+
+    /// Gives the kept working memory back to the system now (after the hashes of a start:
+    /// a tenant file's or the demo's users).
+    pub fn release_memory(&self) -> usize {
+        self.scratch.release(true)
+    }
+
     /// Runs `work` on a blocking thread once a permit is free, with working memory from
     /// [`Scratch`].
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _wanted = self.scratch.want();
         let _permit = self.permits.acquire().await.map_err(|_| HashError)?;
         let scratch = self.scratch.clone();
         let span = tracing::Span::current();
@@ -253,24 +270,28 @@ mod tests {
     }
 
     #[test]
-    fn working_memory_is_kept_only_while_another_hash_is_wanted() {
-        let scratch = Scratch::default();
+    fn working_memory_is_kept_one_buffer_per_permit_until_a_period_without_hashes() {
+        let scratch = Scratch::new(2);
         let buffer = || vec![Block::default(); 4];
-        let alone = scratch.want();
-        scratch.give(buffer());
-        assert!(scratch.take().is_empty(), "nobody else wants one: dropped");
-        let other = scratch.want();
-        scratch.give(buffer());
-        assert_eq!(scratch.take().len(), 4, "kept for the other hash");
-        scratch.give(buffer());
-        scratch.give(buffer());
+        for _ in 0..3 {
+            scratch.give(buffer());
+        }
         assert_eq!(
             scratch.free.lock().map(|f| f.len()).ok(),
-            Some(1),
-            "no more than the hashes waiting"
+            Some(2),
+            "one per permit"
         );
-        drop((alone, other));
-        assert_eq!(scratch.wanted.load(Ordering::SeqCst), 0);
+        assert_eq!(scratch.take().len(), 4, "a hash takes a kept buffer");
+        scratch.give(buffer());
+        assert_eq!(scratch.release(false), 0, "a hash ran in this period: kept");
+        assert_eq!(
+            scratch.release(false),
+            2,
+            "a period without a hash: released"
+        );
+        assert!(scratch.take().is_empty(), "the next hash maps its own");
+        scratch.give(buffer());
+        assert_eq!(scratch.release(true), 1, "released at once when asked");
     }
 
     #[test]
