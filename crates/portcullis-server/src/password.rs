@@ -204,7 +204,7 @@ fn verify_with(password: &[u8], stored: &str, memory: &mut Vec<Block>) -> Result
 /// mapped block freed, up to 32 MiB (mallopt(3), `M_MMAP_THRESHOLD`). Before, after the
 /// first hash the working memory came from the arena of whichever blocking thread hashed and
 /// stayed there: a burst of logins left the process as large as the burst (idle 36 MiB,
-/// 157 MiB after eight logins; docs/performance.md, "Memory"). Only `block_count` blocks are
+/// 154 MiB after eight logins; docs/performance.md, "Memory"). Only `block_count` blocks are
 /// written; the rest of the reservation is address space that is never touched.
 fn compute(
     argon2: &Argon2<'_>,

@@ -166,26 +166,53 @@ async fn a_client_changed_here_applies_at_once_and_one_changed_elsewhere_within_
     let app = TestApp::spawn().await;
     let api = admin(&app).await;
     let page = app.browser().authorize(&web_params()).await;
-    assert_eq!(page.status(), StatusCode::FOUND, "the client is read (and cached)");
+    assert_eq!(
+        page.status(),
+        StatusCode::FOUND,
+        "the client is read (and cached)"
+    );
     // Another node (or the CLI) removes the callback in the database.
     let mut changed = app.state.store.find_client(WEB).await.unwrap().unwrap();
     let callbacks = std::mem::take(&mut changed.callbacks);
-    app.state.store.save_client(&changed, app.state.now()).await.unwrap();
+    app.state
+        .store
+        .save_client(&changed, app.state.now())
+        .await
+        .unwrap();
     let cached = app.browser().authorize(&web_params()).await;
-    assert_eq!(cached.status(), StatusCode::FOUND, "still the cached client");
+    assert_eq!(
+        cached.status(),
+        StatusCode::FOUND,
+        "still the cached client"
+    );
     app.clock.advance(portcullis_server::tenant_cache::TTL);
     let reread = app.browser().authorize(&web_params()).await;
-    assert_eq!(reread.status(), StatusCode::BAD_REQUEST, "read again after the TTL");
+    assert_eq!(
+        reread.status(),
+        StatusCode::BAD_REQUEST,
+        "read again after the TTL"
+    );
     // Through this node's Management API the change applies on the next request.
     let uris: Vec<String> = callbacks.iter().map(|c| c.as_str().to_owned()).collect();
     let (status, body) = api
-        .patch(&format!("/api/v2/clients/{WEB}"), json!({ "callbacks": uris }))
+        .patch(
+            &format!("/api/v2/clients/{WEB}"),
+            json!({ "callbacks": uris }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let back = app.browser().authorize(&web_params()).await;
-    assert_eq!(back.status(), StatusCode::FOUND, "{}", back.text().await.unwrap());
+    assert_eq!(
+        back.status(),
+        StatusCode::FOUND,
+        "{}",
+        back.text().await.unwrap()
+    );
     let (status, body) = api
-        .patch(&format!("/api/v2/clients/{WEB}"), json!({ "callbacks": [] }))
+        .patch(
+            &format!("/api/v2/clients/{WEB}"),
+            json!({ "callbacks": [] }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let gone = app.browser().authorize(&web_params()).await;
