@@ -33,15 +33,19 @@ struct Scratch {
     free: Mutex<Vec<Vec<Block>>>,
     /// At most this many are kept (`max_concurrent`).
     keep: usize,
+    /// Only buffers this large at most are kept: those made for the configured cost, not
+    /// the larger one a stored hash of another cost may name.
+    largest: usize,
     /// Whether a hash ran since the last release.
     used: AtomicBool,
 }
 
 impl Scratch {
-    fn new(keep: usize) -> Self {
+    fn new(keep: usize, blocks: usize) -> Self {
         Self {
             free: Mutex::new(Vec::new()),
             keep,
+            largest: reservation(blocks),
             used: AtomicBool::new(false),
         }
     }
@@ -58,6 +62,9 @@ impl Scratch {
     /// Keeps `buffer` for the next hash, or drops it here (unmapped, on the caller's
     /// blocking thread) when as many as there are permits are kept already.
     fn give(&self, buffer: Vec<Block>) {
+        if buffer.capacity() > self.largest {
+            return;
+        }
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         if free.len() < self.keep {
             free.push(buffer);
@@ -92,11 +99,12 @@ impl PasswordHasher {
         .map_err(|_| HashError)?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy_hash = hash_with(&argon2, "portcullis dummy password", &mut Vec::new())?;
+        let blocks = argon2.params().block_count();
         Ok(Self {
             argon2,
             permits: Arc::new(Semaphore::new(settings.max_concurrent)),
             dummy_hash,
-            scratch: Arc::new(Scratch::new(settings.max_concurrent)),
+            scratch: Arc::new(Scratch::new(settings.max_concurrent, blocks)),
         })
     }
 
@@ -196,6 +204,13 @@ fn verify_with(password: &[u8], stored: &str, memory: &mut Vec<Block>) -> Result
     Ok(output == expected)
 }
 
+/// How many blocks to reserve for working memory of `blocks`: more than glibc's largest mmap
+/// threshold (see [`compute`]).
+fn reservation(blocks: usize) -> usize {
+    const ALWAYS_MAPPED: usize = (32 << 20) / std::mem::size_of::<Block>() + 1;
+    blocks.max(ALWAYS_MAPPED)
+}
+
 /// Runs Argon2 in `memory`, which holds the working memory of an earlier hash or nothing.
 ///
 /// New working memory is reserved larger than it needs, so that it is mapped on its own and
@@ -213,10 +228,9 @@ fn compute(
     out: &mut [u8],
     memory: &mut Vec<Block>,
 ) -> Result<(), HashError> {
-    const ALWAYS_MAPPED: usize = (32 << 20) / std::mem::size_of::<Block>() + 1;
     let blocks = argon2.params().block_count();
     if memory.capacity() < blocks {
-        *memory = Vec::with_capacity(blocks.max(ALWAYS_MAPPED));
+        *memory = Vec::with_capacity(reservation(blocks));
     }
     // Argon2 writes every block before it reads it: what an earlier hash left is not read.
     memory.resize(blocks, Block::default());
@@ -271,7 +285,7 @@ mod tests {
 
     #[test]
     fn working_memory_is_kept_one_buffer_per_permit_until_a_period_without_hashes() {
-        let scratch = Scratch::new(2);
+        let scratch = Scratch::new(2, 4);
         let buffer = || vec![Block::default(); 4];
         for _ in 0..3 {
             scratch.give(buffer());
@@ -292,6 +306,11 @@ mod tests {
         assert!(scratch.take().is_empty(), "the next hash maps its own");
         scratch.give(buffer());
         assert_eq!(scratch.release(true), 1, "released at once when asked");
+        scratch.give(Vec::with_capacity(reservation(4) + 1));
+        assert!(
+            scratch.take().is_empty(),
+            "a buffer larger than the cost's is not kept"
+        );
     }
 
     #[test]
