@@ -185,6 +185,21 @@ async fn a_client_changed_here_applies_at_once_and_one_changed_elsewhere_within_
         StatusCode::FOUND,
         "still the cached client"
     );
+    // A Management API call refused for its token does not empty the cache.
+    let refused = app
+        .backend()
+        .patch(app.url(&format!("/api/v2/clients/{WEB}")))
+        .json(&json!({ "name": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let still = app.browser().authorize(&web_params()).await;
+    assert_eq!(
+        still.status(),
+        StatusCode::FOUND,
+        "a refused call emptied the cache"
+    );
     app.clock.advance(portcullis_server::tenant_cache::TTL);
     let reread = app.browser().authorize(&web_params()).await;
     assert_eq!(

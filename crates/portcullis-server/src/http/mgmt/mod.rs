@@ -55,7 +55,13 @@ async fn forget_cached_tenant(
         axum::http::Method::GET | axum::http::Method::HEAD
     );
     let response = next.run(request).await;
-    if !reads_only {
+    // A call refused for its token wrote nothing, and anyone can send one: it must not be a
+    // way to keep a node reading the database.
+    let refused = matches!(
+        response.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    );
+    if !reads_only && !refused {
         state.tenant_cache.clear();
     }
     response
