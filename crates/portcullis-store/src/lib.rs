@@ -81,6 +81,17 @@ pub struct PoolStatus {
     pub max: u32,
 }
 
+/// The user an access token names, as its bearer may see them ([`Store::token_user`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenUser {
+    /// The token was revoked.
+    Revoked,
+    /// The token stands and its user exists (blocked or not).
+    Found(Box<User>),
+    /// The token stands but no such user exists.
+    Unknown,
+}
+
 /// The outcome of consuming an authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TakenCode {
@@ -319,6 +330,9 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> StoreResult<()>;
     /// Whether the access token was revoked.
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// In one read: whether the access token `jti` was revoked and, if not, its user
+    /// (UserInfo's two questions, which would otherwise be two round trips).
+    async fn token_user(&self, user_id: &str, jti: &str) -> StoreResult<TokenUser>;
 
     /// All signing keys that are not retired.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;

@@ -15,7 +15,7 @@ use portcullis_core::secret::TokenHash;
 use portcullis_core::user::User;
 use portcullis_store::{
     PgStore, SigningKeyRecord, SigningKeyState, SqliteStore, Store, StoreError, TakenCode,
-    TenantImport, UserUpsert,
+    TenantImport, TokenUser, UserUpsert,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -66,6 +66,9 @@ on_both_backends!(
     a_client_assertion_jti_is_accepted_once_across_nodes,
     login_counters_count_every_attempt_across_nodes,
     ping_reports_the_migrations_applied,
+    log_batches_of_any_size_are_stored_whole,
+    a_token_user_is_found_unknown_or_revoked,
+    a_write_transaction_dropped_midway_leaves_nothing_open,
 );
 
 fn now() -> OffsetDateTime {
@@ -218,7 +221,8 @@ async fn nodes_racing_for_a_node_secret_all_get_the_first_one([store, other]: No
     );
 }
 
-async fn grants_accumulate_scopes([store, _]: Nodes) {
+/// Imports the user `a@example.com` and the client `c`; returns the user's id.
+async fn a_user_and_a_client(store: &Arc<dyn Store>) -> &'static str {
     store
         .import_tenant(
             &TenantImport {
@@ -261,7 +265,11 @@ async fn grants_accumulate_scopes([store, _]: Nodes) {
         )
         .await
         .unwrap();
-    let uid = "id-a@example.com";
+    "id-a@example.com"
+}
+
+async fn grants_accumulate_scopes([store, _]: Nodes) {
+    let uid = a_user_and_a_client(&store).await;
     store
         .save_grant(uid, "c", Some("aud"), &Scope::parse("a b").unwrap(), now())
         .await
@@ -571,4 +579,128 @@ async fn ping_reports_the_migrations_applied([store, _]: Nodes) {
     store.ping().await.unwrap();
     let status = store.pool_status();
     assert!(status.open >= 1 && status.open <= status.max, "{status:?}");
+}
+
+fn log_event(i: usize) -> portcullis_core::log::LogEvent {
+    use portcullis_core::log::{LogEvent, LogType};
+    LogEvent {
+        id: format!("log-{i:04}"),
+        date: now() + Duration::seconds(i as i64),
+        log_type: if i.is_multiple_of(2) {
+            LogType::SuccessLogin
+        } else {
+            LogType::FailedLogin
+        },
+        description: format!("event {i}"),
+        client_id: i.is_multiple_of(3).then(|| format!("client-{i}")),
+        user_id: i.is_multiple_of(5).then(|| format!("user-{i}")),
+        ip: Some("192.0.2.7".into()),
+    }
+}
+
+async fn log_batches_of_any_size_are_stored_whole([store, _]: Nodes) {
+    // Sizes around the rows one statement carries (one, many, and more than one statement).
+    let mut expected = Vec::new();
+    for size in [1, 2, 127, 128, 129, 300] {
+        let batch: Vec<_> = (expected.len()..expected.len() + size)
+            .map(log_event)
+            .collect();
+        store.insert_logs(&batch).await.unwrap();
+        expected.extend(batch);
+    }
+    store.insert_logs(&[]).await.unwrap();
+    let (page, total) = store.list_logs(None, 0, 1000).await.unwrap();
+    assert_eq!(total, expected.len() as i64);
+    let mut stored = page;
+    stored.reverse(); // newest first
+    assert_eq!(stored, expected, "every field of every event, in order");
+    // A batch that fails (an id already stored) stores none of its events.
+    let failing: Vec<_> = (5000..5200).map(log_event).chain([log_event(0)]).collect();
+    assert!(store.insert_logs(&failing).await.is_err());
+    let (_, total) = store.list_logs(None, 0, 1).await.unwrap();
+    assert_eq!(
+        total,
+        expected.len() as i64,
+        "a failed batch leaves nothing behind"
+    );
+}
+
+async fn a_token_user_is_found_unknown_or_revoked([store, _]: Nodes) {
+    store
+        .import_tenant(
+            &TenantImport {
+                users: vec![user("ann@example.com")],
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let found = store
+        .find_user_by_email("ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let id = found.id.clone();
+    assert_eq!(
+        store.token_user(&id, "j1").await.unwrap(),
+        TokenUser::Found(Box::new(found))
+    );
+    assert_eq!(
+        store.token_user("no-such-user", "j1").await.unwrap(),
+        TokenUser::Unknown
+    );
+    store
+        .revoke_access_token("j1", now() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_user(&id, "j1").await.unwrap(),
+        TokenUser::Revoked
+    );
+    assert_eq!(
+        store.token_user("no-such-user", "j1").await.unwrap(),
+        TokenUser::Revoked,
+        "a revoked token names no one"
+    );
+    assert!(
+        matches!(store.token_user(&id, "j2").await.unwrap(), TokenUser::Found(u) if u.id == id),
+        "another token of the user stands"
+    );
+}
+
+async fn a_write_transaction_dropped_midway_leaves_nothing_open([store, other]: Nodes) {
+    // A request whose client goes away is dropped at an `.await`, possibly between `begin`
+    // and `commit`. Its connection must not go back to the pool inside that transaction
+    // (holding the write lock, or making the next `begin` fail).
+    let uid = a_user_and_a_client(&store).await;
+    let read = Scope::parse("openid read").unwrap();
+    for i in 0..400u64 {
+        let audience = format!("aud{}", i % 7);
+        let save = store.save_grant(uid, "c", Some(&audience), &read, now());
+        let _ = tokio::time::timeout(std::time::Duration::from_micros(i * 5), save).await;
+    }
+    let write = Scope::parse("openid write").unwrap();
+    // The other node first, on the keys the dropped transactions locked: it would wait for
+    // locks an orphaned transaction holds (PostgreSQL would otherwise fold that transaction
+    // silently into the next one its connection runs).
+    let done = tokio::time::timeout(std::time::Duration::from_secs(8), async {
+        for i in 0..14 {
+            let node = if i < 7 { &other } else { &store };
+            let audience = format!("aud{}", i % 7);
+            node.save_grant(uid, "c", Some(&audience), &write, now())
+                .await
+                .expect("a write after the dropped ones");
+        }
+        store
+            .save_grant(uid, "c", None, &write, now())
+            .await
+            .expect("a write after the dropped ones");
+    })
+    .await;
+    assert!(
+        done.is_ok(),
+        "writes after dropped transactions waited on a lock"
+    );
+    assert_eq!(other.find_grant(uid, "c", None).await.unwrap(), Some(write));
 }

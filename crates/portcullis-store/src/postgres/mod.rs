@@ -21,6 +21,8 @@ mod refresh;
 mod rows;
 #[path = "../shared/store.rs"]
 mod store;
+#[path = "../shared/tx.rs"]
+mod tx;
 
 type Db = sqlx::Postgres;
 type Conn = sqlx::PgConnection;
@@ -55,8 +57,9 @@ impl PgStore {
 }
 
 /// A write transaction (READ COMMITTED; `lock` serialises what must be).
-async fn begin(this: &PgStore) -> StoreResult<sqlx::pool::PoolConnection<Db>> {
-    let mut conn = this.pool.acquire().await.map_err(map_err)?;
+async fn begin(this: &PgStore) -> StoreResult<tx::TxConn<()>> {
+    let conn = this.pool.acquire().await.map_err(map_err)?;
+    let mut conn = tx::TxConn::new(conn, ());
     sqlx::query("begin")
         .execute(&mut *conn)
         .await

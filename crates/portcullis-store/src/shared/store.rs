@@ -16,19 +16,48 @@ use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::session::{LoginTransaction, Session};
 use portcullis_core::user::User;
-use sqlx::{Connection, Row};
+use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{Conn, MIGRATOR, This, admin, lock, refresh, rows};
 use crate::records::{ImportOutcome, SigningKeyRecord, TenantImport, UserView};
 use crate::{
     PoolStatus, RefreshExchange, RefreshOutcome, RevokeOutcome, Store, StoreError, StoreResult,
-    TakenCode, map_err, unavailable,
+    TakenCode, TokenUser, map_err, unavailable,
 };
 use rows::{
     client_from_row, code_from_row, find_one, grant_from_row, json, resource_server_from_row,
     session_from_row, ts, user_from_row,
 };
+
+/// Rows per `insert into logs` statement: 7 parameters each, far below every backend's
+/// limit on parameters (SQLite's is 32766, PostgreSQL's 65535).
+const LOG_ROWS_PER_STATEMENT: usize = 128;
+
+/// Inserts `events` (at most [`LOG_ROWS_PER_STATEMENT`]) in one statement.
+async fn insert_log_rows<'c, E>(executor: E, events: &[LogEvent]) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = super::Db>,
+{
+    let mut insert = sqlx::QueryBuilder::<super::Db>::new(
+        "insert into logs (id, date, type, description, client_id, user_id, ip) ",
+    );
+    insert.push_values(events, |mut row, e| {
+        row.push_bind(&e.id)
+            .push_bind(ts(e.date))
+            .push_bind(e.log_type.code())
+            .push_bind(&e.description)
+            .push_bind(&e.client_id)
+            .push_bind(&e.user_id)
+            .push_bind(&e.ip);
+    });
+    insert
+        .build()
+        .execute(executor)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
 
 /// Runs `body` inside the backend's write transaction (`super::begin`), committing on
 /// success and rolling back on error.
@@ -36,25 +65,22 @@ async fn in_transaction<T, F>(this: &This, body: F) -> StoreResult<T>
 where
     F: AsyncFnOnce(&mut Conn) -> StoreResult<T>,
 {
-    let mut conn = super::begin(this).await?;
-    let conn: &mut Conn = &mut conn;
-    match body(&mut *conn).await {
-        Ok(value) => {
-            sqlx::query("commit")
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
-            Ok(value)
-        }
-        Err(e) => {
-            // The rollback's own failure would hide the original error; the connection
-            // is closed below if the rollback fails, so nothing stays half-applied.
-            if sqlx::query("rollback").execute(&mut *conn).await.is_err() {
-                let _ = conn.ping().await;
-            }
-            Err(e)
-        }
+    let mut tx = super::begin(this).await?;
+    let outcome = body(&mut *tx).await;
+    let end = if outcome.is_ok() {
+        "commit"
+    } else {
+        "rollback"
+    };
+    // A failed commit or rollback leaves the transaction unfinished: the connection is
+    // then closed (`TxConn`), which rolls it back. The rollback's own failure would hide
+    // the original error, so it is not reported.
+    match sqlx::query(end).execute(&mut *tx).await {
+        Ok(_) => tx.finished(),
+        Err(e) if outcome.is_ok() => return Err(map_err(e)),
+        Err(_) => {}
     }
+    outcome
 }
 
 #[async_trait]
@@ -578,6 +604,27 @@ impl Store for This {
         Ok(row.is_some())
     }
 
+    async fn token_user(&self, user_id: &str, jti: &str) -> StoreResult<TokenUser> {
+        // One row always: the revocation, then the user's columns (null when unknown).
+        // Parameters in order of appearance, as SQLite numbers them.
+        let row = sqlx::query(
+            "select exists(select 1 from revoked_access_tokens where jti = $1) as token_revoked, users.*
+             from (select 1) as probe left join users on users.id = $2",
+        )
+        .bind(jti)
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if row.get::<bool, _>("token_revoked") {
+            Ok(TokenUser::Revoked)
+        } else if row.get::<Option<&str>, _>("id").is_none() {
+            Ok(TokenUser::Unknown)
+        } else {
+            user_from_row(&row).map(|u| TokenUser::Found(Box::new(u)))
+        }
+    }
+
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         let rows =
             sqlx::query("select * from signing_keys where state <> 'retired' order by created_at")
@@ -832,23 +879,23 @@ impl Store for This {
     }
 
     async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()> {
-        in_transaction(self, async |c| {
-            for e in events {
-                sqlx::query("insert into logs (id, date, type, description, client_id, user_id, ip) values ($1, $2, $3, $4, $5, $6, $7)")
-                    .bind(&e.id)
-                    .bind(ts(e.date))
-                    .bind(e.log_type.code())
-                    .bind(&e.description)
-                    .bind(&e.client_id)
-                    .bind(&e.user_id)
-                    .bind(&e.ip)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(map_err)?;
+        // One statement per chunk of rows: a statement is atomic on its own, so a batch of
+        // one chunk needs no transaction (and its two extra round trips).
+        match events {
+            [] => Ok(()),
+            chunk if chunk.len() <= LOG_ROWS_PER_STATEMENT => {
+                insert_log_rows(&self.pool, chunk).await
             }
-            Ok(())
-        })
-        .await
+            _ => {
+                in_transaction(self, async |c| {
+                    for chunk in events.chunks(LOG_ROWS_PER_STATEMENT) {
+                        insert_log_rows(&mut *c, chunk).await?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+        }
     }
 
     async fn recent_logs(&self, limit: i64) -> StoreResult<Vec<LogEvent>> {

@@ -20,6 +20,8 @@ mod refresh;
 mod rows;
 #[path = "../shared/store.rs"]
 mod store;
+#[path = "../shared/tx.rs"]
+mod tx;
 
 type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
@@ -78,35 +80,20 @@ impl SqliteStore {
 }
 
 /// A connection in a write transaction, holding this process's writer turn until dropped.
-struct WriteConn {
-    conn: sqlx::pool::PoolConnection<Db>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
-}
-
-impl std::ops::Deref for WriteConn {
-    type Target = Conn;
-    fn deref(&self) -> &Conn {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for WriteConn {
-    fn deref_mut(&mut self) -> &mut Conn {
-        &mut self.conn
-    }
-}
+type WriteConn = tx::TxConn<tokio::sync::OwnedMutexGuard<()>>;
 
 /// A write transaction: this process's writers take turns, then `BEGIN IMMEDIATE` takes the
 /// database's write lock up front (another process on the same file still waits for it in
 /// the busy handler).
 async fn begin(this: &SqliteStore) -> StoreResult<WriteConn> {
     let turn = this.writer.clone().lock_owned().await;
-    let mut conn = this.pool.acquire().await.map_err(map_err)?;
+    let conn = this.pool.acquire().await.map_err(map_err)?;
+    let mut conn = WriteConn::new(conn, turn);
     sqlx::query("begin immediate")
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;
-    Ok(WriteConn { conn, _turn: turn })
+    Ok(conn)
 }
 
 /// Serialises writers of `key`: already done by `begin`, which excludes all writers.
