@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod password;
 pub mod ratelimit;
 pub mod seed;
+pub mod session_clients;
 pub mod state;
 pub mod tenant;
 pub mod tenant_cache;
@@ -107,6 +108,7 @@ pub async fn build(
         playground: None,
         metrics: Arc::new(metrics::Metrics::new().context("metrics registry")?),
         tenant_cache: Arc::default(),
+        recorded_session_clients: Arc::default(),
     };
     if let Some(path) = tenant_file {
         let text = std::fs::read_to_string(&path)

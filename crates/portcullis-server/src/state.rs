@@ -85,6 +85,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Clients and APIs read on the hot paths, for a second.
     pub tenant_cache: Arc<crate::tenant_cache::TenantCache>,
+    /// The sessions' clients this node has written already.
+    pub recorded_session_clients: Arc<crate::session_clients::RecordedSessionClients>,
 }
 
 impl AppState {

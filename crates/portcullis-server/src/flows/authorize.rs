@@ -351,10 +351,14 @@ async fn issue_code(
         expires_at: now + code::LIFETIME,
     };
     state.store.insert_code(&code.hash(), &record, now).await?;
-    state
-        .store
-        .record_session_client(&session.id, &req.client_id, now)
-        .await?;
+    let recorded = &state.recorded_session_clients;
+    if !recorded.contains(&session.id, &req.client_id) {
+        state
+            .store
+            .record_session_client(&session.id, &req.client_id, now)
+            .await?;
+        recorded.insert(&session.id, &req.client_id);
+    }
     Ok(AuthorizationResponse::new(
         state,
         req.target.clone(),

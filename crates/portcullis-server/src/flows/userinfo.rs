@@ -4,6 +4,7 @@
 use portcullis_core::claims;
 use portcullis_core::scope::Scope;
 use portcullis_core::user::User;
+use portcullis_store::TokenUser;
 use serde_json::{Map, Value};
 
 use super::Internal;
@@ -49,14 +50,6 @@ pub async fn claims(state: &AppState, token: &str) -> Result<Map<String, Value>,
         .get("jti")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if state
-        .store
-        .is_access_token_revoked(jti)
-        .await
-        .map_err(Internal::from)?
-    {
-        return Err(UserinfoError::InvalidToken("The access token was revoked"));
-    }
     let sub = verified
         .get("sub")
         .and_then(Value::as_str)
@@ -64,13 +57,19 @@ pub async fn claims(state: &AppState, token: &str) -> Result<Map<String, Value>,
     let Some(user_id) = User::id_from_sub(sub) else {
         return Err(UserinfoError::InvalidToken("The access token is invalid"));
     };
-    let user = state
+    let user = match state
         .store
-        .find_user(user_id)
+        .token_user(user_id, jti)
         .await
-        .map_err(Internal::from)?;
-    let Some(user) = user.filter(|u| !u.blocked) else {
-        return Err(UserinfoError::InvalidToken("The access token is invalid"));
+        .map_err(Internal::from)?
+    {
+        TokenUser::Revoked => {
+            return Err(UserinfoError::InvalidToken("The access token was revoked"));
+        }
+        TokenUser::Found(user) if !user.blocked => *user,
+        TokenUser::Found(_) | TokenUser::Unknown => {
+            return Err(UserinfoError::InvalidToken("The access token is invalid"));
+        }
     };
     let scope = Scope::parse(
         verified
