@@ -669,17 +669,46 @@ async fn a_token_user_is_found_unknown_or_revoked([store, _]: Nodes) {
     );
 }
 
-async fn a_write_transaction_dropped_midway_leaves_nothing_open([store, other]: Nodes) {
-    // A request whose client goes away is dropped at an `.await`, possibly between `begin`
-    // and `commit`. Its connection must not go back to the pool inside that transaction
-    // (holding the write lock, or making the next `begin` fail).
-    let uid = a_user_and_a_client(&store).await;
+/// Drops `save_grant` transactions of `uid` at growing delays, some between `begin` and
+/// `commit`.
+async fn drop_transactions_midway(store: &Arc<dyn Store>, uid: &str) {
     let read = Scope::parse("openid read").unwrap();
     for i in 0..400u64 {
         let audience = format!("aud{}", i % 7);
         let save = store.save_grant(uid, "c", Some(&audience), &read, now());
         let _ = tokio::time::timeout(std::time::Duration::from_micros(i * 5), save).await;
     }
+}
+
+#[tokio::test]
+async fn an_in_memory_database_survives_dropped_transactions() {
+    // Its one connection is the database: a dropped transaction is rolled back on it, not
+    // closed with it.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+    store.migrate().await.unwrap();
+    let uid = a_user_and_a_client(&store).await;
+    drop_transactions_midway(&store, uid).await;
+    let write = Scope::parse("openid write").unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        store.save_grant(uid, "c", None, &write, now()),
+    )
+    .await
+    .expect("no transaction left open")
+    .unwrap();
+    assert!(
+        store.find_user(uid).await.unwrap().is_some(),
+        "the data is still there"
+    );
+    assert_eq!(store.find_grant(uid, "c", None).await.unwrap(), Some(write));
+}
+
+async fn a_write_transaction_dropped_midway_leaves_nothing_open([store, other]: Nodes) {
+    // A request whose client goes away is dropped at an `.await`, possibly between `begin`
+    // and `commit`. Its connection must not go back to the pool inside that transaction
+    // (holding the write lock, or making the next `begin` fail).
+    let uid = a_user_and_a_client(&store).await;
+    drop_transactions_midway(&store, uid).await;
     let write = Scope::parse("openid write").unwrap();
     // The other node first, on the keys the dropped transactions locked: it would wait for
     // locks an orphaned transaction holds (PostgreSQL would otherwise fold that transaction

@@ -72,9 +72,9 @@ where
     } else {
         "rollback"
     };
-    // A failed commit or rollback leaves the transaction unfinished: the connection is
-    // then closed (`TxConn`), which rolls it back. The rollback's own failure would hide
-    // the original error, so it is not reported.
+    // A failed commit or rollback leaves the transaction unfinished: `TxConn` then rolls
+    // it back when dropped. The rollback's own failure would hide the original error, so
+    // it is not reported.
     match sqlx::query(end).execute(&mut *tx).await {
         Ok(_) => tx.finished(),
         Err(e) if outcome.is_ok() => return Err(map_err(e)),
