@@ -28,13 +28,24 @@ type Db = sqlx::Postgres;
 type Conn = sqlx::PgConnection;
 type DbRow = sqlx::postgres::PgRow;
 type This = PgStore;
+type Pool = sqlx::Pool<Db>;
+type PoolConn = sqlx::pool::PoolConnection<Db>;
+
+/// What the store reports of its pool.
+fn pool_status(pool: &Pool) -> crate::PoolStatus {
+    crate::PoolStatus {
+        open: pool.size(),
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        max: pool.options().get_max_connections(),
+    }
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// PostgreSQL-backed [`Store`](crate::Store).
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: sqlx::Pool<Db>,
+    pool: Pool,
 }
 
 impl PgStore {

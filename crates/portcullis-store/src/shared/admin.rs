@@ -22,7 +22,7 @@ use crate::map_err;
 use crate::records::UserView;
 use crate::{StoreError, StoreResult};
 
-async fn count(pool: &sqlx::Pool<Db>, sql: &'static str) -> StoreResult<i64> {
+async fn count(pool: &super::Pool, sql: &'static str) -> StoreResult<i64> {
     Ok(sqlx::query(sql)
         .fetch_one(pool)
         .await
@@ -31,7 +31,7 @@ async fn count(pool: &sqlx::Pool<Db>, sql: &'static str) -> StoreResult<i64> {
 }
 
 pub(super) async fn list_clients(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     offset: i64,
     limit: i64,
 ) -> StoreResult<(Vec<Client>, i64)> {
@@ -89,7 +89,7 @@ pub(super) async fn save_client(
 }
 
 /// Runs a `delete … where key = ?`; `NotFound` when no row had that key.
-async fn delete_one(pool: &sqlx::Pool<Db>, sql: &str, key: &str) -> StoreResult<()> {
+async fn delete_one(pool: &super::Pool, sql: &str, key: &str) -> StoreResult<()> {
     let done = sqlx::query(sql)
         .bind(key)
         .execute(pool)
@@ -101,7 +101,7 @@ async fn delete_one(pool: &sqlx::Pool<Db>, sql: &str, key: &str) -> StoreResult<
     Ok(())
 }
 
-pub(super) async fn delete_client(pool: &sqlx::Pool<Db>, client_id: &str) -> StoreResult<()> {
+pub(super) async fn delete_client(pool: &super::Pool, client_id: &str) -> StoreResult<()> {
     delete_one(pool, "delete from clients where client_id = $1", client_id).await
 }
 
@@ -110,7 +110,7 @@ fn with_id(r: &DbRow) -> StoreResult<(String, ResourceServer)> {
 }
 
 pub(super) async fn list_resource_servers(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     offset: i64,
     limit: i64,
 ) -> StoreResult<(Vec<(String, ResourceServer)>, i64)> {
@@ -129,7 +129,7 @@ pub(super) async fn list_resource_servers(
 }
 
 pub(super) async fn find_resource_server_by_id(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     id: &str,
 ) -> StoreResult<Option<(String, ResourceServer)>> {
     let row = sqlx::query("select * from resource_servers where id = $1 or identifier = $1 order by id = $1 desc limit 1")
@@ -171,12 +171,12 @@ pub(super) async fn save_resource_server(
     .map_err(map_err)
 }
 
-pub(super) async fn delete_resource_server(pool: &sqlx::Pool<Db>, id: &str) -> StoreResult<()> {
+pub(super) async fn delete_resource_server(pool: &super::Pool, id: &str) -> StoreResult<()> {
     delete_one(pool, "delete from resource_servers where id = $1", id).await
 }
 
 pub(super) async fn list_client_grants(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     client_id: Option<&str>,
     audience: Option<&str>,
     offset: i64,
@@ -211,7 +211,7 @@ pub(super) async fn list_client_grants(
 }
 
 pub(super) async fn find_client_grant_by_id(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     id: &str,
 ) -> StoreResult<Option<ClientGrant>> {
     find_one(
@@ -250,7 +250,7 @@ pub(super) async fn save_client_grant(
     }
 }
 
-pub(super) async fn delete_client_grant(pool: &sqlx::Pool<Db>, id: &str) -> StoreResult<()> {
+pub(super) async fn delete_client_grant(pool: &super::Pool, id: &str) -> StoreResult<()> {
     delete_one(pool, "delete from client_grants where id = $1", id).await
 }
 
@@ -267,7 +267,7 @@ fn view_from_row(r: &DbRow) -> StoreResult<UserView> {
 }
 
 pub(super) async fn list_users(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     email: Option<&str>,
     offset: i64,
     limit: i64,
@@ -296,10 +296,7 @@ pub(super) async fn list_users(
     ))
 }
 
-pub(super) async fn find_user_view(
-    pool: &sqlx::Pool<Db>,
-    id: &str,
-) -> StoreResult<Option<UserView>> {
+pub(super) async fn find_user_view(pool: &super::Pool, id: &str) -> StoreResult<Option<UserView>> {
     find_one(pool, "select * from users where id = $1", id, view_from_row).await
 }
 
@@ -342,8 +339,8 @@ pub(super) async fn save_user(
     .map_err(map_err)
 }
 
-pub(super) async fn delete_user(pool: &sqlx::Pool<Db>, id: &str) -> StoreResult<()> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+/// Deletes a user, in the caller's write transaction.
+pub(super) async fn delete_user(tx: &mut super::Conn, id: &str) -> StoreResult<()> {
     // Refresh families and assertion records have no foreign key to users; end them here.
     sqlx::query("update refresh_families set revoked_at = coalesce(revoked_at, $1), revoked_reason = coalesce(revoked_reason, 'user deleted') where user_id = $2")
         .bind(ts(OffsetDateTime::UNIX_EPOCH))
@@ -359,11 +356,11 @@ pub(super) async fn delete_user(pool: &sqlx::Pool<Db>, id: &str) -> StoreResult<
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    tx.commit().await.map_err(map_err)
+    Ok(())
 }
 
 pub(super) async fn list_user_refresh_families(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     user_id: &str,
     now: OffsetDateTime,
 ) -> StoreResult<Vec<(RefreshFamily, Option<OffsetDateTime>)>> {
@@ -388,7 +385,7 @@ pub(super) async fn list_user_refresh_families(
 }
 
 pub(super) async fn find_refresh_family_by_id(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     id: &str,
 ) -> StoreResult<Option<RefreshFamily>> {
     let row = sqlx::query("select * from refresh_families where id = $1")
@@ -402,7 +399,7 @@ pub(super) async fn find_refresh_family_by_id(
 }
 
 pub(super) async fn list_user_sessions(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     user_id: &str,
     now: OffsetDateTime,
 ) -> StoreResult<Vec<Session>> {
@@ -418,7 +415,7 @@ pub(super) async fn list_user_sessions(
 }
 
 pub(super) async fn find_session_by_id(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     id: &str,
 ) -> StoreResult<Option<Session>> {
     find_one(
@@ -431,7 +428,7 @@ pub(super) async fn find_session_by_id(
 }
 
 pub(super) async fn list_logs(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     log_type: Option<&str>,
     offset: i64,
     limit: i64,

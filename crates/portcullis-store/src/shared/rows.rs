@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::{Conn, Db, DbRow, admin};
+use super::{Conn, DbRow, admin};
 use crate::records::{ImportOutcome, SigningKeyRecord, SigningKeyState, TenantImport};
 use crate::{StoreError, StoreResult};
 use crate::{map_err, unavailable};
@@ -339,7 +339,7 @@ pub(super) fn grant_from_row(r: &DbRow) -> StoreResult<ClientGrant> {
 
 /// Runs a `select … where key = ?` that matches at most one row, and maps that row.
 pub(super) async fn find_one<T>(
-    pool: &sqlx::Pool<Db>,
+    pool: &super::Pool,
     sql: &str,
     key: &str,
     from_row: fn(&DbRow) -> StoreResult<T>,

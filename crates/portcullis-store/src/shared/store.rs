@@ -86,7 +86,8 @@ where
 #[async_trait]
 impl Store for This {
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(unavailable)
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        MIGRATOR.run_direct(&mut *conn).await.map_err(unavailable)
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -106,11 +107,7 @@ impl Store for This {
     }
 
     fn pool_status(&self) -> PoolStatus {
-        PoolStatus {
-            open: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-            max: self.pool.options().get_max_connections(),
-        }
+        super::pool_status(&self.pool)
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {
@@ -790,7 +787,7 @@ impl Store for This {
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        admin::delete_user(&self.pool, id).await
+        in_transaction(self, async |c| admin::delete_user(c, id).await).await
     }
 
     async fn list_user_refresh_families(

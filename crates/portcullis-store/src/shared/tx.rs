@@ -7,19 +7,17 @@
 //! process's writer turn) is held until then. Closing the connection instead would also
 //! roll back, but would lose an in-memory SQLite database with it.
 
-use sqlx::pool::PoolConnection;
-
-use super::{Conn, Db};
+use super::{Conn, PoolConn};
 
 /// A pooled connection in a write transaction, with what the backend holds for as long.
 pub(super) struct TxConn<G: Send + 'static> {
-    conn: Option<PoolConnection<Db>>,
+    conn: Option<PoolConn>,
     held: Option<G>,
 }
 
 impl<G: Send + 'static> TxConn<G> {
     /// Wraps `conn` before `begin` is sent on it: a drop while `begin` runs is covered too.
-    pub(super) fn new(conn: PoolConnection<Db>, held: G) -> Self {
+    pub(super) fn new(conn: PoolConn, held: G) -> Self {
         Self {
             conn: Some(conn),
             held: Some(held),

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::secret::TokenHash;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use crate::{StoreResult, map_err};
 
 #[path = "../shared/admin.rs"]
 mod admin;
+mod pool;
 #[path = "../shared/refresh.rs"]
 mod refresh;
 #[path = "../shared/rows.rs"]
@@ -27,13 +28,24 @@ type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
 type DbRow = sqlx::sqlite::SqliteRow;
 type This = SqliteStore;
+type Pool = pool::Pool;
+type PoolConn = pool::PoolConn;
+
+/// What the store reports of its pool.
+fn pool_status(pool: &Pool) -> crate::PoolStatus {
+    crate::PoolStatus {
+        open: pool.size(),
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        max: pool.max(),
+    }
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// SQLite-backed [`Store`](crate::Store).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: sqlx::Pool<Db>,
+    pool: Pool,
     /// Write transactions of this process queue here, in order, instead of racing for
     /// SQLite's lock: a loser of that race waits in SQLite's busy handler, which sleeps in
     /// growing steps (up to 100 ms) and makes the slowest requests slow.
@@ -52,26 +64,13 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = SqlitePoolOptions::new()
-            // An in-memory database lives as long as its one connection.
-            .max_connections(if in_memory { 1 } else { 8 })
-            // A SQLite connection is a handle on a file, not a socket that can drop: a ping
-            // before every acquire would only add a round trip to the connection's thread.
-            .test_before_acquire(false)
-            .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(3600))
-            })
-            .connect_with(options)
-            .await
-            .map_err(map_err)?;
+        // An in-memory database lives as long as its one connection.
+        let pool = if in_memory {
+            pool::Pool::connect(options, 1, None).await
+        } else {
+            pool::Pool::connect(options, 8, Some(Duration::from_secs(600))).await
+        }
+        .map_err(map_err)?;
         Ok(Self {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
