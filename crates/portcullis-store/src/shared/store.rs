@@ -51,8 +51,11 @@ where
             .push_bind(&e.user_id)
             .push_bind(&e.ip);
     });
+    // Not kept prepared: each batch size is its own statement, and a connection would
+    // otherwise keep up to 128 of them (the memory shows it).
     insert
         .build()
+        .persistent(false)
         .execute(executor)
         .await
         .map(|_| ())
