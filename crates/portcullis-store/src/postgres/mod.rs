@@ -19,6 +19,8 @@ mod admin;
 mod refresh;
 #[path = "../shared/rows.rs"]
 mod rows;
+#[path = "../shared/script.rs"]
+mod script;
 #[path = "../shared/store.rs"]
 mod store;
 #[path = "../shared/tx.rs"]
@@ -100,4 +102,17 @@ async fn lock_token_family(conn: &mut Conn, token_hash: &TokenHash) -> StoreResu
     .await
     .map(|_| ())
     .map_err(map_err)
+}
+
+/// Runs `statements` one by one: the extended protocol takes one statement per message.
+async fn run_script(conn: &mut Conn, statements: &[script::Statement<'_>]) -> StoreResult<()> {
+    for statement in statements {
+        let mut args = sqlx::postgres::PgArguments::default();
+        statement.bind_into(&mut args)?;
+        sqlx::query_with(statement.sql, args)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::rows::{from_ts, json, ts};
+use super::script::{self, Statement, Value};
 use super::{Conn, DbRow, lock, lock_token_family};
 use crate::{RefreshExchange, RefreshOutcome, RevokeOutcome, StoreResult};
 use crate::{map_err, unavailable};
@@ -65,38 +66,36 @@ pub(super) async fn revoke_family(
     .map_err(map_err)
 }
 
-async fn record_access_token(
-    c: &mut Conn,
-    family_id: &str,
-    (jti, expires_at): (&str, OffsetDateTime),
-) -> StoreResult<()> {
-    sqlx::query("insert into family_access_tokens (jti, family_id, expires_at) values ($1, $2, $3)")
-        .bind(jti)
-        .bind(family_id)
-        .bind(ts(expires_at))
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-        .map_err(map_err)
+fn record_access_token<'a>(
+    family_id: &'a str,
+    (jti, expires_at): (&'a str, OffsetDateTime),
+) -> Statement<'a> {
+    Statement::new(
+        "insert into family_access_tokens (jti, family_id, expires_at) values ($1, $2, $3)",
+        vec![
+            Value::Text(jti),
+            Value::Text(family_id),
+            Value::Int(ts(expires_at)),
+        ],
+    )
 }
 
-async fn insert_token(
-    c: &mut Conn,
-    hash: &TokenHash,
-    family: &RefreshFamily,
+fn insert_token<'a>(
+    hash: &'a TokenHash,
+    family: &'a RefreshFamily,
     generation: i64,
     now: OffsetDateTime,
-) -> StoreResult<()> {
-    sqlx::query("insert into refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at) values ($1, $2, $3, $4, $5)")
-        .bind(hash.as_str())
-        .bind(&family.id)
-        .bind(generation)
-        .bind(ts(now))
-        .bind(family.policy.idle_expiry(now).map(ts))
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-        .map_err(map_err)
+) -> Statement<'a> {
+    Statement::new(
+        "insert into refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at) values ($1, $2, $3, $4, $5)",
+        vec![
+            Value::Text(hash.as_str()),
+            Value::Text(&family.id),
+            Value::Int(generation),
+            Value::Int(ts(now)),
+            Value::OptInt(family.policy.idle_expiry(now).map(ts)),
+        ],
+    )
 }
 
 pub(super) async fn create(
@@ -147,8 +146,14 @@ pub(super) async fn create(
     .execute(&mut *c)
     .await
     .map_err(map_err)?;
-    insert_token(c, token_hash, family, 0, now).await?;
-    record_access_token(c, &family.id, access_token).await
+    script::run(
+        c,
+        &[
+            insert_token(token_hash, family, 0, now),
+            record_access_token(&family.id, access_token),
+        ],
+    )
+    .await
 }
 
 pub(super) async fn find_family(
@@ -198,33 +203,42 @@ pub(super) async fn exchange(
             Ok(RefreshOutcome::ReuseDetected { family })
         }
         Exchange::Keep => {
-            sqlx::query("update refresh_tokens set idle_expires_at = $1 where token_hash = $2")
-                .bind(family.policy.idle_expiry(now).map(ts))
-                .bind(ex.token_hash.as_str())
-                .execute(&mut *c)
-                .await
-                .map_err(map_err)?;
-            record_access_token(c, &family.id, ex.access_token).await?;
+            script::run(
+                c,
+                &[
+                    Statement::new(
+                        "update refresh_tokens set idle_expires_at = $1 where token_hash = $2",
+                        vec![
+                            Value::OptInt(family.policy.idle_expiry(now).map(ts)),
+                            Value::Text(ex.token_hash.as_str()),
+                        ],
+                    ),
+                    record_access_token(&family.id, ex.access_token),
+                ],
+            )
+            .await?;
             Ok(RefreshOutcome::Exchanged {
                 family,
                 rotated: false,
             })
         }
         Exchange::Rotate => {
-            sqlx::query("update refresh_tokens set used_at = $1 where token_hash = $2")
-                .bind(ts(now))
-                .bind(ex.token_hash.as_str())
-                .execute(&mut *c)
-                .await
-                .map_err(map_err)?;
-            sqlx::query("update refresh_families set current_generation = $1 where id = $2")
-                .bind(current + 1)
-                .bind(&family.id)
-                .execute(&mut *c)
-                .await
-                .map_err(map_err)?;
-            insert_token(c, ex.new_token_hash, &family, current + 1, now).await?;
-            record_access_token(c, &family.id, ex.access_token).await?;
+            script::run(
+                c,
+                &[
+                    Statement::new(
+                        "update refresh_tokens set used_at = $1 where token_hash = $2",
+                        vec![Value::Int(ts(now)), Value::Text(ex.token_hash.as_str())],
+                    ),
+                    Statement::new(
+                        "update refresh_families set current_generation = $1 where id = $2",
+                        vec![Value::Int(current + 1), Value::Text(&family.id)],
+                    ),
+                    insert_token(ex.new_token_hash, &family, current + 1, now),
+                    record_access_token(&family.id, ex.access_token),
+                ],
+            )
+            .await?;
             Ok(RefreshOutcome::Exchanged {
                 family,
                 rotated: true,
@@ -233,15 +247,22 @@ pub(super) async fn exchange(
         Exchange::ReplaceCurrent => {
             // The current token is superseded; its replacement takes its generation, so
             // the presented token stays the immediate predecessor.
-            sqlx::query("update refresh_tokens set used_at = $1 where family_id = $2 and generation = $3 and used_at is null")
-                .bind(ts(now))
-                .bind(&family.id)
-                .bind(current)
-                .execute(&mut *c)
-                .await
-                .map_err(map_err)?;
-            insert_token(c, ex.new_token_hash, &family, current, now).await?;
-            record_access_token(c, &family.id, ex.access_token).await?;
+            script::run(
+                c,
+                &[
+                    Statement::new(
+                        "update refresh_tokens set used_at = $1 where family_id = $2 and generation = $3 and used_at is null",
+                        vec![
+                            Value::Int(ts(now)),
+                            Value::Text(&family.id),
+                            Value::Int(current),
+                        ],
+                    ),
+                    insert_token(ex.new_token_hash, &family, current, now),
+                    record_access_token(&family.id, ex.access_token),
+                ],
+            )
+            .await?;
             Ok(RefreshOutcome::Exchanged {
                 family,
                 rotated: true,

@@ -19,6 +19,8 @@ mod pool;
 mod refresh;
 #[path = "../shared/rows.rs"]
 mod rows;
+#[path = "../shared/script.rs"]
+mod script;
 #[path = "../shared/store.rs"]
 mod store;
 #[path = "../shared/tx.rs"]
@@ -103,4 +105,52 @@ async fn lock(_conn: &mut Conn, _key: &str) -> StoreResult<()> {
 /// Serialises writers of the family of a refresh token: already done by `begin`.
 async fn lock_token_family(_conn: &mut Conn, _token_hash: &TokenHash) -> StoreResult<()> {
     Ok(())
+}
+
+/// Runs `statements` as one query: one round trip to the connection's thread. Each
+/// statement's `$N` is renumbered past the arguments of the statements before it.
+async fn run_script(conn: &mut Conn, statements: &[script::Statement<'_>]) -> StoreResult<()> {
+    let mut sql = String::new();
+    let mut args = sqlx::sqlite::SqliteArguments::default();
+    for statement in statements {
+        let offset = sqlx::Arguments::len(&args);
+        sql.push_str(&renumber(statement.sql, offset));
+        sql.push_str(";\n");
+        statement.bind_into(&mut args)?;
+    }
+    sqlx::query_with(&sql, args)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+/// `sql` with every parameter `$N` made `$(N + offset)`.
+fn renumber(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renumber_shifts_every_parameter() {
+        assert_eq!(
+            super::renumber("update t set a = $1, b = $12 where c = $2 and d = '$'", 3),
+            "update t set a = $4, b = $15 where c = $5 and d = '$'"
+        );
+        assert_eq!(super::renumber("select 1", 5), "select 1");
+    }
 }
