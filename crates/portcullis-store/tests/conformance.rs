@@ -626,21 +626,8 @@ async fn log_batches_of_any_size_are_stored_whole([store, _]: Nodes) {
 }
 
 async fn a_token_user_is_found_unknown_or_revoked([store, _]: Nodes) {
-    store
-        .import_tenant(
-            &TenantImport {
-                users: vec![user("ann@example.com")],
-                ..Default::default()
-            },
-            now(),
-        )
-        .await
-        .unwrap();
-    let found = store
-        .find_user_by_email("ann@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let uid = a_user_and_a_client(&store).await;
+    let found = store.find_user(uid).await.unwrap().unwrap();
     let id = found.id.clone();
     assert_eq!(
         store.token_user(&id, "j1").await.unwrap(),

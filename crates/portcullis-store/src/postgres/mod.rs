@@ -33,13 +33,9 @@ type This = PgStore;
 type Pool = sqlx::Pool<Db>;
 type PoolConn = sqlx::pool::PoolConnection<Db>;
 
-/// What the store reports of its pool.
-fn pool_status(pool: &Pool) -> crate::PoolStatus {
-    crate::PoolStatus {
-        open: pool.size(),
-        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-        max: pool.options().get_max_connections(),
-    }
+/// The most connections the pool opens at once.
+fn max_connections(pool: &Pool) -> u32 {
+    pool.options().get_max_connections()
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

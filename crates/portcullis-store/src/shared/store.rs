@@ -110,7 +110,11 @@ impl Store for This {
     }
 
     fn pool_status(&self) -> PoolStatus {
-        super::pool_status(&self.pool)
+        PoolStatus {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: super::max_connections(&self.pool),
+        }
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {

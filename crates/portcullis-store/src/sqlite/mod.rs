@@ -33,13 +33,9 @@ type This = SqliteStore;
 type Pool = pool::Pool;
 type PoolConn = pool::PoolConn;
 
-/// What the store reports of its pool.
-fn pool_status(pool: &Pool) -> crate::PoolStatus {
-    crate::PoolStatus {
-        open: pool.size(),
-        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-        max: pool.max(),
-    }
+/// The most connections the pool opens at once.
+fn max_connections(pool: &Pool) -> u32 {
+    pool.max()
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
