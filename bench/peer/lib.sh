@@ -116,13 +116,25 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 # VmRSS / VmHWM of the server, in KiB.
 status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$server_pid/status"; }
 
+# Portcullis's signing counters (`GET /metrics`), summed over the algorithms: "signatures
+# cpu_seconds"; "0 0" for the peer, which has none.
+signing_totals() {
+  if [[ $1 != portcullis-* ]]; then echo "0 0"; return; fi
+  curl -fsS "${issuer%/}/metrics" | awk '
+    /^portcullis_signatures_total/ { n += $2 }
+    /^portcullis_signing_cpu_seconds_total/ { s += $2 }
+    END { printf "%d %.6f\n", n, s }'
+}
+
 # One load-generator run; appends its JSON line (with config and repeat) to $out.
 bench() {
-  local config=$1 scenario=$2 c=$3 repeat=$4 target=$5 cpus=$6 out=$7 stdout rc=0 cpu0 t0 cpu1 t1
+  local config=$1 scenario=$2 c=$3 repeat=$4 target=$5 cpus=$6 out=$7 stdout rc=0 cpu0 t0 cpu1 t1 sig0 sig1
+  sig0=$(signing_totals "$config")
   cpu0=$(cpu_ticks); t0=$(date +%s%N)
   stdout=$(taskset -c "$cpus" "$bin/portcullis-bench" --target "$target" --scenario "$scenario" \
     --concurrency "$c" --duration "$duration" --warmup "$warmup" 2>"$work/bench.err") || rc=$?
   cpu1=$(cpu_ticks); t1=$(date +%s%N)
+  sig1=$(signing_totals "$config")
   echo "  $config #$repeat: $(head -n1 <<<"$stdout")"
   local json
   json=$(tail -n1 <<<"$stdout")
@@ -132,11 +144,15 @@ bench() {
     die "ABORT: $config $scenario C=$c repeat $repeat exited $rc or counted errors"
   fi
   # The server's CPU time (user + system) over the whole load-generator process (setup and
-  # warm-up included), against that process's wall time.
+  # warm-up included), against that process's wall time; and, over the same span, the
+  # signatures Portcullis made and the CPU time they took (its own count: the signing cost
+  # in this very run, for the signing bound).
   jq -c --arg config "$config" --argjson repeat "$repeat" \
+    --argjson sigs "$(awk -v a="${sig0% *}" -v b="${sig1% *}" 'BEGIN { print b - a }')" \
+    --argjson sign "$(awk -v a="${sig0#* }" -v b="${sig1#* }" 'BEGIN { printf "%.6f", b - a }')" \
     --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$clk_tck" 'BEGIN { printf "%.3f", (b - a) / hz }')" \
     --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
-    '{config: $config, repeat: $repeat} + . + {server_cpu_s: $cpu, bench_wall_s: $wall}' \
+    '{config: $config, repeat: $repeat} + . + {server_cpu_s: $cpu, bench_wall_s: $wall, server_signatures: $sigs, server_signing_cpu_s: $sign}' \
     <<<"$json" >>"$out"
 }
 

@@ -9,8 +9,11 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use portcullis_store::PoolStatus;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+
+use crate::keys::SigningStat;
 
 /// Content type of the Prometheus text exposition format, version 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -54,6 +57,8 @@ pub struct Metrics {
     logins: IntCounterVec,
     pool_connections: IntGaugeVec,
     pool_max: IntGauge,
+    signatures: IntCounterVec,
+    signing_seconds: CounterVec,
 }
 
 impl Metrics {
@@ -99,12 +104,28 @@ impl Metrics {
             "portcullis_db_pool_max_connections",
             "The most connections the database pool opens.",
         )?;
+        let signatures = IntCounterVec::new(
+            Opts::new(
+                "portcullis_signatures_total",
+                "JWT signatures made (tokens signed), by algorithm.",
+            ),
+            &["alg"],
+        )?;
+        let signing_seconds = CounterVec::new(
+            Opts::new(
+                "portcullis_signing_cpu_seconds_total",
+                "CPU time of the signing threads spent signing JWTs, by algorithm.",
+            ),
+            &["alg"],
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(tokens_issued.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
+        registry.register(Box::new(signatures.clone()))?;
+        registry.register(Box::new(signing_seconds.clone()))?;
         for grant_type in GRANT_TYPES {
             tokens_issued.with_label_values(&[grant_type]);
         }
@@ -119,6 +140,8 @@ impl Metrics {
             logins,
             pool_connections,
             pool_max,
+            signatures,
+            signing_seconds,
         })
     }
 
@@ -149,8 +172,20 @@ impl Metrics {
         self.logins.with_label_values(&[result.as_str()]).inc();
     }
 
-    /// The text exposition of every metric, with the pool gauges set from `pool` first.
-    pub fn render(&self, pool: PoolStatus) -> Result<String, prometheus::Error> {
+    /// The text exposition of every metric, with the pool gauges set from `pool` and the
+    /// signing counters brought up to `signing` (the keys count, as they sign) first.
+    pub fn render(
+        &self,
+        pool: PoolStatus,
+        signing: &[SigningStat],
+    ) -> Result<String, prometheus::Error> {
+        for stat in signing {
+            let alg = [stat.alg.as_str()];
+            let count = self.signatures.with_label_values(&alg);
+            count.inc_by(stat.signatures.saturating_sub(count.get()));
+            let seconds = self.signing_seconds.with_label_values(&alg);
+            seconds.inc_by((stat.cpu.as_secs_f64() - seconds.get()).max(0.0));
+        }
         self.pool_connections
             .with_label_values(&["open"])
             .set(i64::from(pool.open));
@@ -190,12 +225,37 @@ mod tests {
             idle: 1,
             max: 5,
         };
-        let a = a.render(pool).unwrap();
-        let b = b.render(pool).unwrap();
+        let a = a.render(pool, &[]).unwrap();
+        let b = b.render(pool, &[]).unwrap();
         assert!(a.contains("portcullis_tokens_issued_total{grant_type=\"client_credentials\"} 1"));
         assert!(b.contains("portcullis_tokens_issued_total{grant_type=\"client_credentials\"} 0"));
         assert!(a.contains("portcullis_db_pool_connections{state=\"idle\"} 1"));
         assert!(a.contains("portcullis_db_pool_max_connections 5"));
+    }
+
+    #[test]
+    fn signing_counters_follow_the_keys() {
+        let m = Metrics::new().unwrap();
+        let pool = PoolStatus {
+            open: 0,
+            idle: 0,
+            max: 1,
+        };
+        let stat = |signatures, millis| SigningStat {
+            alg: portcullis_core::client::SigningAlg::ES256,
+            signatures,
+            cpu: Duration::from_millis(millis),
+        };
+        m.render(pool, &[stat(3, 250)]).unwrap();
+        let text = m.render(pool, &[stat(5, 1500)]).unwrap();
+        assert!(
+            text.contains("portcullis_signatures_total{alg=\"ES256\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portcullis_signing_cpu_seconds_total{alg=\"ES256\"} 1.5"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -204,11 +264,14 @@ mod tests {
         let custom = Method::from_bytes(b"BREW").unwrap();
         m.http_request(UNMATCHED, &custom, StatusCode::NOT_FOUND, Duration::ZERO);
         let text = m
-            .render(PoolStatus {
-                open: 0,
-                idle: 0,
-                max: 1,
-            })
+            .render(
+                PoolStatus {
+                    open: 0,
+                    idle: 0,
+                    max: 1,
+                },
+                &[],
+            )
             .unwrap();
         assert!(text.contains("method=\"other\""), "{text}");
         assert!(!text.contains("BREW"), "{text}");

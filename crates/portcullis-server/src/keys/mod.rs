@@ -7,7 +7,9 @@
 //! verification uses jsonwebtoken, with the algorithm the `kid`'s key was made for.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
@@ -124,6 +126,49 @@ struct KeySet {
 pub struct SigningKeys {
     master: Arc<MasterKey>,
     set: RwLock<Arc<KeySet>>,
+    stats: SigningStats,
+}
+
+/// Signatures made by one algorithm since the start, and the CPU time they took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningStat {
+    /// The algorithm.
+    pub alg: SigningAlg,
+    /// Signatures made.
+    pub signatures: u64,
+    /// The signing threads' own CPU time in them (their CPU clock: time a thread spent
+    /// waiting for the core while it signed does not count).
+    pub cpu: Duration,
+}
+
+/// Per algorithm (in the order of [`SigningAlg::ALL`]): signatures, and CPU nanoseconds.
+#[derive(Default)]
+struct SigningStats([(AtomicU64, AtomicU64); 4]);
+
+impl SigningStats {
+    fn record(&self, alg: SigningAlg, cpu: Duration) {
+        if let Some((count, nanos)) = SigningAlg::ALL
+            .iter()
+            .position(|a| *a == alg)
+            .and_then(|i| self.0.get(i))
+        {
+            count.fetch_add(1, Ordering::Relaxed);
+            let cpu = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+            nanos.fetch_add(cpu, Ordering::Relaxed);
+        }
+    }
+
+    fn read(&self) -> Vec<SigningStat> {
+        SigningAlg::ALL
+            .iter()
+            .zip(&self.0)
+            .map(|(alg, (count, nanos))| SigningStat {
+                alg: *alg,
+                signatures: count.load(Ordering::Relaxed),
+                cpu: Duration::from_nanos(nanos.load(Ordering::Relaxed)),
+            })
+            .collect()
+    }
 }
 
 impl SigningKeys {
@@ -155,6 +200,7 @@ impl SigningKeys {
         Ok(Self {
             master,
             set: RwLock::new(Arc::new(set)),
+            stats: SigningStats::default(),
         })
     }
 
@@ -204,6 +250,22 @@ impl SigningKeys {
     /// Signs a claim set as a JWS with `alg`, `typ: JWT` and the current `kid` of that
     /// algorithm. CPU-bound: call it through [`signing`].
     pub fn sign(&self, alg: SigningAlg, claims: &Map<String, Value>) -> Result<String, KeyError> {
+        // The thread's CPU clock (a system call, about a microsecond): what `signing_stats`
+        // reports, so that a benchmark can set a run against the signing cost in that run.
+        let started = cpu_time::ThreadTime::try_now().ok();
+        let signed = self.sign_now(alg, claims);
+        if let Some(cpu) = started.and_then(|t| t.try_elapsed().ok()) {
+            self.stats.record(alg, cpu);
+        }
+        signed
+    }
+
+    /// Signatures made so far and the CPU time they took, per algorithm.
+    pub fn signing_stats(&self) -> Vec<SigningStat> {
+        self.stats.read()
+    }
+
+    fn sign_now(&self, alg: SigningAlg, claims: &Map<String, Value>) -> Result<String, KeyError> {
         let set = self.set();
         let key = set.current.get(&alg).ok_or(KeyError::Sign)?;
         let header = json!({"alg": alg.as_str(), "typ": "JWT", "kid": key.kid});

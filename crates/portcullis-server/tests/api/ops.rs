@@ -98,6 +98,18 @@ async fn metrics_count_logins_tokens_and_requests_by_route() {
         Some(1.0)
     );
     assert_eq!(value(tokens, &[("grant_type", "refresh_token")]), Some(0.0));
+    // The code exchange signed an access token and an ID token, and the keys timed both.
+    let algs = ["RS256", "PS256", "ES256", "EdDSA"];
+    let signatures: f64 = algs
+        .iter()
+        .filter_map(|alg| value("portcullis_signatures_total", &[("alg", alg)]))
+        .sum();
+    assert_eq!(signatures, 2.0, "{text}");
+    let signing: f64 = algs
+        .iter()
+        .filter_map(|alg| value("portcullis_signing_cpu_seconds_total", &[("alg", alg)]))
+        .sum();
+    assert!(signing > 0.0, "{text}");
     let logins = "portcullis_logins_total";
     assert_eq!(value(logins, &[("result", "success")]), Some(1.0));
     assert_eq!(value(logins, &[("result", "failure")]), Some(1.0));

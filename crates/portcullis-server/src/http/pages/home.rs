@@ -64,7 +64,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, HttpError> {
     let text = state
         .metrics
-        .render(state.store.pool_status())
+        .render(state.store.pool_status(), &state.keys.signing_stats())
         .map_err(|e| HttpError::Internal(anyhow::Error::new(e)))?;
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
