@@ -120,6 +120,29 @@ if (withCpu.length > 0) {
   out.push('');
 }
 
+// The signing bound in the run itself: Portcullis counts its signatures and their CPU time
+// (GET /metrics), so the cost of one signature is that of the same run, on the same core.
+const SIGNATURES = { sso: 2, refresh: 2, 'client-credentials': 1 };
+const signed = CONFIGS.filter((config) => config.startsWith('portcullis-')
+  && data[config]?.runs.some((r) => r.server_signatures > 0));
+if (signed.length > 0) {
+  out.push('**Against the signing bound, in the run** (median run; CPU per signature = the server\'s signing CPU time ÷ its signatures in that run; bound = 1 ÷ (signatures per iteration × that); signing share = signing CPU ÷ the server\'s whole CPU time)', '');
+  out.push('| configuration | scenario | C | it/s | CPU per signature (µs) | bound (it/s) | fraction of the bound | signing share of CPU |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const config of signed) {
+    for (const [scenario, n] of Object.entries(SIGNATURES)) {
+      for (const c of levels(scenario)) {
+        const r = median(config, scenario, c);
+        if (!r?.server_signatures) continue;
+        const perSig = r.server_signing_cpu_s / r.server_signatures;
+        const bound = 1 / (n * perSig);
+        out.push(`| ${config} | ${scenario} | ${c} | ${fmt(r.throughput)} | ${(perSig * 1e6).toFixed(0)} | ${fmt(bound)} | ${(r.throughput / bound).toFixed(2)} | ${(r.server_signing_cpu_s / r.server_cpu_s).toFixed(2)} |`);
+      }
+    }
+  }
+  out.push('');
+}
+
 out.push('**Server memory** (MiB; idle = VmRSS right after start; peak = VmHWM after the C=32 runs of that scenario, each scenario on a fresh server)', '');
 out.push(`| configuration | idle | ${SCENARIOS.map((s) => `peak ${s}`).join(' | ')} |`);
 out.push(`|---|---:|${SCENARIOS.map(() => '---:').join('|')}|`);
