@@ -83,7 +83,9 @@ pub async fn exchange(
     .to_json();
     let keys = state.keys.clone();
     let alg = api.signing_alg;
-    let access_token = crate::keys::signing(&[alg], move || keys.sign(alg, &claims))
+    let access_token = state
+        .keys
+        .signing(&[alg], move || keys.sign(alg, &claims))
         .await
         .map_err(|e| Internal(anyhow::Error::new(e)))?
         .map_err(Internal::from)?;

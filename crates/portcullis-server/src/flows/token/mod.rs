@@ -222,31 +222,33 @@ pub(crate) async fn mint(state: &AppState, m: Mint<'_>) -> Result<TokenResponse,
     let id_alg = m.client.jwt_configuration.alg;
     let algs = [access_alg, id_alg];
     let algs = if want_id_token { &algs[..] } else { &algs[..1] };
-    let signed = crate::keys::signing(algs, move || {
-        let access_token = keys.sign(access_alg, &access_claims)?;
-        let id_token = if want_id_token {
-            let claims = IdTokenClaims {
-                issuer: &issuer,
-                user: &user,
-                client_id: &client_id,
-                scope: &scope,
-                nonce: nonce.as_deref(),
-                auth_time,
-                sid: &sid,
-                access_token: &access_token,
-                iat: now,
-                lifetime: id_lifetime,
-            }
-            .to_json();
-            Some(keys.sign(id_alg, &claims)?)
-        } else {
-            None
-        };
-        Ok::<_, crate::keys::KeyError>((access_token, id_token))
-    })
-    .await
-    .map_err(|e| Internal(anyhow::Error::new(e)))?
-    .map_err(Internal::from)?;
+    let signed = state
+        .keys
+        .signing(algs, move || {
+            let access_token = keys.sign(access_alg, &access_claims)?;
+            let id_token = if want_id_token {
+                let claims = IdTokenClaims {
+                    issuer: &issuer,
+                    user: &user,
+                    client_id: &client_id,
+                    scope: &scope,
+                    nonce: nonce.as_deref(),
+                    auth_time,
+                    sid: &sid,
+                    access_token: &access_token,
+                    iat: now,
+                    lifetime: id_lifetime,
+                }
+                .to_json();
+                Some(keys.sign(id_alg, &claims)?)
+            } else {
+                None
+            };
+            Ok::<_, crate::keys::KeyError>((access_token, id_token))
+        })
+        .await
+        .map_err(|e| Internal(anyhow::Error::new(e)))?
+        .map_err(Internal::from)?;
     Ok(TokenResponse {
         access_token: signed.0,
         token_type: "Bearer".into(),
