@@ -9,7 +9,9 @@
 # Knobs (environment): CONFIGS, SCENARIOS, CONCURRENCY, DURATION, WARMUP, REPEATS,
 # FULL_LOGIN_CONCURRENCY, PORT, RESULTS_DIR, CARGO_TARGET_DIR.
 # Writes one JSON line per run (the load generator's line plus "config", "repeat" and the
-# server's CPU time "server_cpu_s" over the load generator's wall time "bench_wall_s") and one
+# server's CPU time "server_cpu_s" over the load generator's wall time "bench_wall_s", and for
+# Portcullis its signatures "server_signatures" and their CPU time "server_signing_cpu_s" over
+# the same span, from its /metrics) and one
 # "rss" line per server to $RESULTS_DIR/<date>-<config>.jsonl. Any run with an error, or a
 # non-zero exit, aborts the whole thing.
 set -euo pipefail
