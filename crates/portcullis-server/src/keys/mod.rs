@@ -264,7 +264,7 @@ impl SigningKeys {
     }
 
     /// Signs a claim set as a JWS with `alg`, `typ: JWT` and the current `kid` of that
-    /// algorithm. CPU-bound: call it through [`signing`].
+    /// algorithm. CPU-bound: call it through [`Self::signing`].
     pub fn sign(&self, alg: SigningAlg, claims: &Map<String, Value>) -> Result<String, KeyError> {
         // The thread's CPU clock (a system call, about a microsecond): what `signing_stats`
         // reports, so that a benchmark can set a run against the signing cost in that run.
@@ -284,8 +284,8 @@ impl SigningKeys {
     /// At most one RSA signing per core runs at once; the others wait their turn here, as
     /// tasks. Without the limit every token request waiting to sign held a blocking thread
     /// of its own (49 threads with 32 client-credentials requests at once on one core,
-    /// against 13 with it), and those threads, all runnable, took the core's time slices
-    /// from the runtime's thread and so from every other request.
+    /// against 13 with it), all of them runnable, sharing the core's time slices with the
+    /// runtime's thread that serves every other request.
     pub async fn signing<T: Send + 'static>(
         &self,
         algs: &[SigningAlg],
