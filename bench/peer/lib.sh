@@ -118,6 +118,7 @@ status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$server_pid/status";
 
 # Portcullis's signing counters (`GET /metrics`), summed over the algorithms: "signatures
 # cpu_seconds"; "0 0" for the peer, which has none.
+command -v curl >/dev/null || die "curl is needed (to read Portcullis's /metrics)"
 signing_totals() {
   if [[ $1 != portcullis-* ]]; then echo "0 0"; return; fi
   curl -fsS "${issuer%/}/metrics" | awk '
