@@ -1,4 +1,5 @@
-//! `/api/v2/logs`: tenant log events, newest first; `q=type:"s"` filters by type.
+//! `/api/v2/logs`: tenant log events, newest first; `q=type:"s"` filters by type. The
+//! node's gathered events are flushed before the read.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -41,6 +42,10 @@ async fn list(
     caller.require("read:logs")?;
     let (offset, limit) = paging.window()?;
     let log_type = type_filter(search.q.as_deref())?;
+    // What this node has recorded but still gathers for its next batch is written first, so
+    // a read sees every event of the requests that finished before it (on this node; another
+    // node's events follow within its gathering window, `logs::GATHER`).
+    state.logs.flush().await;
     let (events, total) = state
         .store
         .list_logs(log_type.as_deref(), offset, limit)
