@@ -1,10 +1,18 @@
-//! The SQLite store: the embedded default (WAL, one file). Writers serialise on SQLite's
-//! lock with a busy timeout; every multi-statement write runs in `BEGIN IMMEDIATE`, so it
-//! never deadlocks upgrading a read lock, and it excludes every other writer: `lock` has
-//! nothing left to do.
+//! The SQLite store: the embedded default (WAL, one file). This process's writes take
+//! turns on one connection (`pool.rs`); another process's wait for SQLite's lock with a busy
+//! timeout. Every multi-statement write runs in `BEGIN IMMEDIATE`, so it never deadlocks
+//! upgrading a read lock, and it excludes every other writer: `lock` has nothing left to do.
+//!
+//! Checkpoints run in the background ([`CHECKPOINT_EVERY`]), not after the commit that
+//! crossed SQLite's threshold (`wal_autocheckpoint`, off here): that commit's request used
+//! to wait for the copy and its fsyncs. And a checkpoint there is passive: under a steady
+//! stream of reads, some reader nearly always holds the WAL's read lock when the next
+//! writer would start the log afresh, so the WAL grew without end (74 MB in 4 s of logins,
+//! for a 3 MB database), and every commit past the threshold ran a checkpoint of its own.
+//! The background one waits for the readers of the WAL to finish (`RESTART`), so the next
+//! write starts it afresh.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::secret::TokenHash;
@@ -30,13 +38,20 @@ type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
 type DbRow = sqlx::sqlite::SqliteRow;
 type This = SqliteStore;
-type Pool = pool::Pool;
 type PoolConn = pool::PoolConn;
+use pool::{Pool, Writes};
 
 /// The most connections the pool opens at once.
 fn max_connections(pool: &Pool) -> u32 {
     pool.max()
 }
+
+/// How often the WAL is checkpointed. Between two checkpoints it holds what was written
+/// since the last one (at a thousand logins a second, about 10 MB).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a writer of this process waits for its turn, and for another process's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -44,10 +59,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: Pool,
-    /// Write transactions of this process queue here, in order, instead of racing for
-    /// SQLite's lock: a loser of that race waits in SQLite's busy handler, which sleeps in
-    /// growing steps (up to 100 ms) and makes the slowest requests slow.
-    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -59,33 +70,62 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            .pragma("wal_autocheckpoint", "0");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        // An in-memory database lives as long as its one connection.
+        // An in-memory database lives as long as its one connection, and has no WAL.
         let pool = if in_memory {
-            pool::Pool::connect(options, 1, None).await
+            Pool::connect(options, 1, None, Writes::SharedConnections, BUSY_TIMEOUT).await
         } else {
-            pool::Pool::connect(options, 8, Some(Duration::from_secs(600))).await
+            let idle = Some(Duration::from_secs(600));
+            Pool::connect(options, 8, idle, Writes::OwnConnection, BUSY_TIMEOUT).await
         }
         .map_err(map_err)?;
-        Ok(Self {
-            pool,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
-        })
+        if !in_memory {
+            checkpoint_in_background(&pool);
+        }
+        Ok(Self { pool })
     }
 }
 
-/// A connection in a write transaction, holding this process's writer turn until dropped.
-type WriteConn = tx::TxConn<tokio::sync::OwnedMutexGuard<()>>;
+/// Every [`CHECKPOINT_EVERY`], until the pool is dropped: copies the WAL into the database
+/// and waits for the WAL's readers to finish, so the next write starts the WAL afresh. It
+/// takes the writers' turn, so this process's writes wait for it in order rather than in
+/// SQLite's busy handler; reads go on meanwhile.
+fn checkpoint_in_background(pool: &Pool) {
+    let pool = pool.downgrade();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let Some(pool) = pool.upgrade() else {
+                return;
+            };
+            let checkpoint = async {
+                let mut conn = pool.acquire_writer().await?;
+                sqlx::query("pragma wal_checkpoint(RESTART)")
+                    .execute(&mut *conn)
+                    .await
+            };
+            if let Err(e) = checkpoint.await {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; the WAL grows until one succeeds");
+            }
+        }
+    });
+}
 
-/// A write transaction: this process's writers take turns, then `BEGIN IMMEDIATE` takes the
-/// database's write lock up front (another process on the same file still waits for it in
-/// the busy handler).
+/// A connection in a write transaction, holding this process's writer turn until dropped.
+type WriteConn = tx::TxConn<()>;
+
+/// A write transaction: on the writers' connection, in this process's turn, then `BEGIN
+/// IMMEDIATE` takes the database's write lock up front (another process on the same file
+/// still waits for it in the busy handler).
 async fn begin(this: &SqliteStore) -> StoreResult<WriteConn> {
-    let turn = this.writer.clone().lock_owned().await;
-    let conn = this.pool.acquire().await.map_err(map_err)?;
-    let mut conn = WriteConn::new(conn, turn);
+    let conn = this.pool.acquire_writer().await.map_err(map_err)?;
+    let mut conn = WriteConn::new(conn, ());
     sqlx::query("begin immediate")
         .execute(&mut *conn)
         .await
@@ -141,6 +181,45 @@ fn renumber(sql: &str, offset: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// The frames in the WAL of the database at `path`, as its wal-index (the `-shm` file)
+    /// says: `mxFrame`, a 32-bit integer in the machine's byte order at offset 16
+    /// (sqlite.org/walformat.html). Read without a connection, which would change it.
+    fn wal_frames(path: &std::path::Path) -> u32 {
+        let shm = std::fs::read(path.with_extension("db-shm")).unwrap();
+        u32::from_ne_bytes(shm[16..20].try_into().unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_in_the_background_and_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let pool = &store.pool;
+        sqlx::query("create table t (b blob)")
+            .execute(pool)
+            .await
+            .unwrap();
+        for _ in 0..600 {
+            sqlx::query("insert into t (b) values (randomblob(3000))")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        assert!(wal_frames(&path) > 600, "no checkpoint on commit");
+        tokio::time::sleep(CHECKPOINT_EVERY * 3).await;
+        sqlx::query("insert into t (b) values (1)")
+            .execute(pool)
+            .await
+            .unwrap();
+        let frames = wal_frames(&path);
+        assert!(frames < 10, "the WAL did not start afresh: {frames} frames");
+    }
+
     #[test]
     fn renumber_shifts_every_parameter() {
         assert_eq!(

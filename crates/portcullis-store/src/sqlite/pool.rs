@@ -10,6 +10,14 @@
 //! - The most recently used idle connection is handed out first; a connection idle longer
 //!   than `idle_timeout` is closed when the pool is next used (SQLite keeps a page cache
 //!   per connection).
+//! - This process's writes take turns, in order, on one connection of their own
+//!   ([`Pool::acquire_writer`]): a statement other than a `select` run on the pool, and
+//!   every write transaction. Racing for SQLite's write lock instead, the loser waits in
+//!   SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and leaves the core
+//!   idle; and in WAL mode a connection empties its page cache whenever another one has
+//!   written, so a writer that is always the same keeps its cache. The readers' connections
+//!   are the other `max`. An in-memory database has one connection: writes take their turn
+//!   on it.
 //! - Write transactions are `TxConn`'s business (`src/shared/tx.rs`), as on PostgreSQL.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,7 +29,7 @@ use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteQueryResult, SqliteRow, SqliteStatement};
 use sqlx::{ConnectOptions, Describe, Either, Execute, Executor, Sqlite, SqliteConnection};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 /// A pool of SQLite connections. Cheap to clone.
 #[derive(Clone)]
@@ -35,6 +43,14 @@ struct Inner {
     /// Idle connections, the most recently used last.
     idle: Mutex<Vec<(SqliteConnection, Instant)>>,
     open: AtomicU32,
+    /// The writers' turn, with the connection they write on (`None` before the first write,
+    /// after one was closed, and always when writes share the readers' connections).
+    writer: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
+    /// Whether writes have a connection of their own (not on an in-memory database, whose
+    /// one connection is the database).
+    own_writer: bool,
+    /// How long a writer waits for its turn before giving up, as SQLite's busy timeout.
+    turn_timeout: Duration,
 }
 
 impl std::fmt::Debug for Pool {
@@ -46,13 +62,25 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// How the pool's writes are made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Writes {
+    /// On a connection of their own, besides the readers'.
+    OwnConnection,
+    /// On the readers' connections (an in-memory database: one connection), in turns.
+    SharedConnections,
+}
+
 impl Pool {
-    /// A pool of at most `max` connections opened with `options`; opens one now, so a
-    /// database that cannot be opened fails here.
+    /// A pool of at most `max` readers' connections opened with `options`, and the writers'
+    /// as `writes` says; opens one now, so a database that cannot be opened fails here. A
+    /// writer gives up waiting for its turn after `turn_timeout`.
     pub(crate) async fn connect(
         options: SqliteConnectOptions,
         max: u32,
         idle_timeout: Option<Duration>,
+        writes: Writes,
+        turn_timeout: Duration,
     ) -> Result<Self, sqlx::Error> {
         let max = max.max(1);
         let pool = Self(Arc::new(Inner {
@@ -62,9 +90,34 @@ impl Pool {
             permits: Arc::new(Semaphore::new(max as usize)),
             idle: Mutex::new(Vec::new()),
             open: AtomicU32::new(0),
+            writer: Arc::new(tokio::sync::Mutex::new(None)),
+            own_writer: matches!(writes, Writes::OwnConnection),
+            turn_timeout,
         }));
         drop(pool.acquire().await?);
         Ok(pool)
+    }
+
+    /// The writers' connection, once it is this caller's turn: this process's writes run
+    /// one at a time, in the order they asked. Fails with `PoolTimedOut` after the turn
+    /// timeout.
+    pub(crate) async fn acquire_writer(&self) -> Result<PoolConn, sqlx::Error> {
+        let lock = self.0.writer.clone().lock_owned();
+        let mut turn = tokio::time::timeout(self.0.turn_timeout, lock)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
+        if !self.0.own_writer {
+            let mut conn = self.acquire().await?;
+            conn.turn = Some(turn);
+            return Ok(conn);
+        }
+        let conn = turn.take();
+        self.hand_out(conn, Some(turn), None).await
+    }
+
+    /// A handle that does not keep the pool open.
+    pub(crate) fn downgrade(&self) -> WeakPool {
+        WeakPool(Arc::downgrade(&self.0))
     }
 
     /// A connection, once one of the `max` is free.
@@ -90,8 +143,19 @@ impl Pool {
             }
             idle.pop()
         };
-        let conn = match reused {
-            Some((conn, _)) => conn,
+        self.hand_out(reused.map(|(conn, _)| conn), None, Some(permit))
+            .await
+    }
+
+    /// `conn`, or a new connection when there is none, handed out with what it holds.
+    async fn hand_out(
+        &self,
+        conn: Option<SqliteConnection>,
+        turn: Option<OwnedMutexGuard<Option<SqliteConnection>>>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<PoolConn, sqlx::Error> {
+        let conn = match conn {
+            Some(conn) => conn,
             None => {
                 let conn = self.0.options.connect().await?;
                 self.0.open.fetch_add(1, Ordering::SeqCst);
@@ -102,6 +166,7 @@ impl Pool {
             conn: Some(conn),
             pool: self.0.clone(),
             close: false,
+            turn,
             _permit: permit,
         })
     }
@@ -116,9 +181,19 @@ impl Pool {
         self.0.idle().len()
     }
 
-    /// The most connections open at once.
+    /// The most connections open at once (the readers' and the writers').
     pub(crate) fn max(&self) -> u32 {
-        self.0.max
+        self.0.max + u32::from(self.0.own_writer)
+    }
+}
+
+/// A [`Pool`] that may have been dropped.
+pub(crate) struct WeakPool(std::sync::Weak<Inner>);
+
+impl WeakPool {
+    /// The pool, unless it was dropped.
+    pub(crate) fn upgrade(&self) -> Option<Pool> {
+        self.0.upgrade().map(Pool)
     }
 }
 
@@ -133,12 +208,15 @@ impl Inner {
     }
 }
 
-/// A connection taken from the [`Pool`]; it goes back when dropped.
+/// A connection taken from the [`Pool`]; it goes back when dropped, and with it the
+/// writers' turn if it was taken with one.
 pub(crate) struct PoolConn {
     conn: Option<SqliteConnection>,
     pool: Arc<Inner>,
     close: bool,
-    _permit: OwnedSemaphorePermit,
+    turn: Option<OwnedMutexGuard<Option<SqliteConnection>>>,
+    /// A readers' connection's place in the pool; none for the writers' own connection.
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl PoolConn {
@@ -156,10 +234,13 @@ impl Drop for PoolConn {
         if self.close {
             drop(conn);
             self.pool.forget(1);
+        } else if let (Some(turn), None) = (&mut self.turn, &self._permit) {
+            **turn = Some(conn);
         } else {
             self.pool.idle().push((conn, Instant::now()));
         }
-        // The permit goes after this body: the connection is idle before anyone may take it.
+        // The turn and the permit go after this body: the connection is back before anyone
+        // may take it.
     }
 }
 
@@ -180,7 +261,28 @@ impl std::ops::DerefMut for PoolConn {
     }
 }
 
-/// Queries run on the pool take a connection for that one query, as on sqlx's pool.
+impl Pool {
+    /// A connection for `sql`: the writers' for anything but a `select`.
+    async fn acquire_for(&self, sql: &str) -> Result<PoolConn, sqlx::Error> {
+        if may_write(sql) {
+            self.acquire_writer().await
+        } else {
+            self.acquire().await
+        }
+    }
+}
+
+/// Whether `sql` may write: anything but a `select` (a read judged a write only waits for
+/// the writers' turn).
+fn may_write(sql: &str) -> bool {
+    let head = sql.trim_start().as_bytes();
+    !head
+        .get(..6)
+        .is_some_and(|word| word.eq_ignore_ascii_case(b"select"))
+}
+
+/// Queries run on the pool take a connection for that one query, as on sqlx's pool: the
+/// writers' connection, in turn, for a statement that may write.
 impl<'p> Executor<'p> for &'_ Pool {
     type Database = Sqlite;
 
@@ -195,7 +297,7 @@ impl<'p> Executor<'p> for &'_ Pool {
         // The results are gathered while the connection is held: no query here returns
         // more than a page of rows.
         futures_util::stream::once(async move {
-            let mut conn = pool.acquire().await?;
+            let mut conn = pool.acquire_for(query.sql()).await?;
             conn.fetch_many(query).try_collect::<Vec<_>>().await
         })
         .map_ok(|all| futures_util::stream::iter(all.into_iter().map(Ok)))
@@ -211,7 +313,12 @@ impl<'p> Executor<'p> for &'_ Pool {
         E: 'q + Execute<'q, Sqlite>,
     {
         let pool = self.clone();
-        Box::pin(async move { pool.acquire().await?.fetch_optional(query).await })
+        Box::pin(async move {
+            pool.acquire_for(query.sql())
+                .await?
+                .fetch_optional(query)
+                .await
+        })
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -247,7 +354,15 @@ mod tests {
         let options = SqliteConnectOptions::from_str(&url)
             .unwrap()
             .create_if_missing(true);
-        Pool::connect(options, max, idle).await.unwrap()
+        Pool::connect(
+            options,
+            max,
+            idle,
+            Writes::OwnConnection,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap()
     }
 
     #[tokio::test]
@@ -301,7 +416,137 @@ mod tests {
             .unwrap();
         let got: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         assert_eq!(got, [1, 2, 3]);
-        assert_eq!(pool.size(), 1);
+        assert_eq!(pool.size(), 2, "one reader, the writer");
+    }
+
+    /// A connection's own temporary table: seen only on that connection.
+    async fn mark(conn: &mut SqliteConnection) {
+        sqlx::query("create temp table mark (n integer)")
+            .execute(conn)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn writes_run_on_one_connection_of_their_own_and_reads_do_not_wait_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = file_pool(&dir, 2, None).await;
+        mark(&mut pool.acquire_writer().await.unwrap()).await;
+        // Statements other than a `select`, run on the pool, go to the writers' connection:
+        // only there is the temporary table.
+        sqlx::query("insert into temp.mark (n) values (1)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("  UPDATE temp.mark set n = 2")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let on_writer = sqlx::query("delete from temp.mark returning n")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        assert_eq!(on_writer.map(|r| r.get::<i64, _>(0)), Some(2));
+        // A `select` goes to a reader's, which has no such table.
+        let on_reader = sqlx::query("select n from temp.mark")
+            .fetch_all(&pool)
+            .await;
+        assert!(
+            on_reader.is_err(),
+            "a select ran on the writers' connection"
+        );
+
+        let held = pool.acquire_writer().await.unwrap();
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            sqlx::query("select 1").fetch_one(&pool),
+        );
+        assert!(read.await.is_ok(), "a read waited for the writers' turn");
+        let write = tokio::time::timeout(
+            Duration::from_millis(100),
+            sqlx::query("insert into temp.mark (n) values (3)").execute(&pool),
+        );
+        assert!(write.await.is_err(), "a write did not wait for its turn");
+        drop(held);
+        // The turn times out as the busy timeout would (1 s in `file_pool`).
+        let _held = pool.acquire_writer().await.unwrap();
+        let waited = sqlx::query("insert into temp.mark (n) values (4)")
+            .execute(&pool)
+            .await;
+        assert!(
+            matches!(waited, Err(sqlx::Error::PoolTimedOut)),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn writers_take_turns_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = file_pool(&dir, 4, None).await;
+        sqlx::query("create table log (n integer)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let first = pool.acquire_writer().await.unwrap();
+        let tasks: Vec<_> = (1..=5)
+            .map(|n| {
+                let pool = pool.clone();
+                let task = tokio::spawn(async move {
+                    sqlx::query("insert into log (n) values ($1)")
+                        .bind(n)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                });
+                (task, n)
+            })
+            .collect();
+        // Each task queues for the turn before the next one starts.
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        for (task, _) in tasks {
+            task.await.unwrap();
+        }
+        let rows = sqlx::query("select n from log order by rowid")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let got: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(got, [1, 2, 3, 4, 5]);
+        assert_eq!(pool.size(), 2, "one reader, the writer");
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_writes_on_its_one_connection() {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
+        let pool = Pool::connect(
+            options,
+            1,
+            None,
+            Writes::SharedConnections,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        sqlx::query("create table t (n integer)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut writer = pool.acquire_writer().await.unwrap();
+        sqlx::query("insert into t (n) values (7)")
+            .execute(&mut *writer)
+            .await
+            .unwrap();
+        drop(writer);
+        let n: i64 = sqlx::query("select n from t")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 7);
+        assert_eq!((pool.size(), pool.max()), (1, 1));
     }
 
     #[tokio::test]
