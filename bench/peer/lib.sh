@@ -127,14 +127,42 @@ signing_totals() {
     END { printf "%d %.6f\n", n, s }'
 }
 
+# With COUNTS=1, what the server does that a busy host cannot change: its system calls that
+# read and write the database, its fsyncs, the sleeps of SQLite's busy handler and its
+# context switches, counted by `perf stat` over one load-generator run.
+count_events=syscalls:sys_enter_pread64,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync,syscalls:sys_enter_clock_nanosleep,sched:sched_switch
+if [[ ${COUNTS:-0} == 1 ]]; then
+  command -v perf >/dev/null || die "COUNTS=1 needs perf"
+fi
+counts_pid=
+start_counts() {
+  [[ ${COUNTS:-0} == 1 ]] || return 0
+  perf stat -x, -e "$count_events" -p "$server_pid" -o "$work/counts.csv" &
+  counts_pid=$!
+  sleep 0.3 # perf attaches
+}
+# Sets counts to a JSON object ({} without COUNTS=1): {"pread64": n, …, "sched_switch": n}.
+# Not in a subshell: perf is this shell's child, and writes its file when it exits.
+stop_counts() {
+  counts='{}'
+  [[ -n $counts_pid ]] || return 0
+  kill -INT "$counts_pid"
+  wait "$counts_pid" || true
+  counts_pid=
+  counts=$(awk -F, '$3 ~ /:/ { sub(/.*:(sys_enter_)?/, "", $3); printf "%s\"%s\": %d", (n++ ? ", " : "{"), $3, $1 }
+    END { print (n ? "}" : "{}") }' "$work/counts.csv")
+}
+
 # One load-generator run; appends its JSON line (with config and repeat) to $out.
 bench() {
-  local config=$1 scenario=$2 c=$3 repeat=$4 target=$5 cpus=$6 out=$7 stdout rc=0 cpu0 t0 cpu1 t1 sig0 sig1
+  local config=$1 scenario=$2 c=$3 repeat=$4 target=$5 cpus=$6 out=$7 stdout rc=0 cpu0 t0 cpu1 t1 sig0 sig1 counts
   sig0=$(signing_totals "$config")
+  start_counts
   cpu0=$(cpu_ticks); t0=$(date +%s%N)
   stdout=$(taskset -c "$cpus" "$bin/portcullis-bench" --target "$target" --scenario "$scenario" \
     --concurrency "$c" --duration "$duration" --warmup "$warmup" 2>"$work/bench.err") || rc=$?
   cpu1=$(cpu_ticks); t1=$(date +%s%N)
+  stop_counts
   sig1=$(signing_totals "$config")
   echo "  $config #$repeat: $(head -n1 <<<"$stdout")"
   local json
@@ -153,7 +181,8 @@ bench() {
     --argjson sign "$(awk -v a="${sig0#* }" -v b="${sig1#* }" 'BEGIN { printf "%.6f", b - a }')" \
     --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$clk_tck" 'BEGIN { printf "%.3f", (b - a) / hz }')" \
     --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
-    '{config: $config, repeat: $repeat} + . + {server_cpu_s: $cpu, bench_wall_s: $wall, server_signatures: $sigs, server_signing_cpu_s: $sign}' \
+    --argjson counts "$counts" \
+    '{config: $config, repeat: $repeat} + . + {server_cpu_s: $cpu, bench_wall_s: $wall, server_signatures: $sigs, server_signing_cpu_s: $sign} + (if $counts == {} then {} else {server_counts: $counts} end)' \
     <<<"$json" >>"$out"
 }
 

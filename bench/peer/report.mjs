@@ -143,6 +143,28 @@ if (signed.length > 0) {
   out.push('');
 }
 
+// COUNTS=1 runs: the server's system calls and context switches per iteration, over the
+// load generator's whole run (warm-up included), whose iterations are counted by the
+// signatures it made (sso and refresh sign twice per iteration).
+const counted = CONFIGS.filter((config) => data[config]?.runs.some((r) => r.server_counts));
+if (counted.length > 0) {
+  const events = ['pread64', 'pwrite64', 'fsync', 'clock_nanosleep', 'sched_switch'];
+  out.push('**Per iteration** (`COUNTS=1`: counted by `perf stat` on the server over the load generator\'s run; iterations = signatures ÷ 2; median run)', '');
+  out.push(`| configuration | scenario | C | ${events.join(' | ')} |`);
+  out.push(`|---|---|---:|${events.map(() => '---:').join('|')}|`);
+  for (const config of counted) {
+    for (const scenario of ['sso', 'refresh']) {
+      for (const c of levels(scenario)) {
+        const r = median(config, scenario, c);
+        if (!r?.server_counts || !r.server_signatures) continue;
+        const iterations = r.server_signatures / SIGNATURES[scenario];
+        out.push(`| ${config} | ${scenario} | ${c} | ${events.map((e) => ((r.server_counts[e] ?? 0) / iterations).toFixed(2)).join(' | ')} |`);
+      }
+    }
+  }
+  out.push('');
+}
+
 out.push('**Server memory** (MiB; idle = VmRSS right after start; peak = VmHWM after the C=32 runs of that scenario, each scenario on a fresh server)', '');
 out.push(`| configuration | idle | ${SCENARIOS.map((s) => `peak ${s}`).join(' | ')} |`);
 out.push(`|---|---:|${SCENARIOS.map(() => '---:').join('|')}|`);

@@ -7,7 +7,8 @@
 #
 # Builds nothing: the release binaries must exist (the command is printed if not).
 # Knobs (environment): CONFIGS, SCENARIOS, CONCURRENCY, DURATION, WARMUP, REPEATS,
-# FULL_LOGIN_CONCURRENCY, PORT, RESULTS_DIR, CARGO_TARGET_DIR.
+# FULL_LOGIN_CONCURRENCY, PORT, RESULTS_DIR, CARGO_TARGET_DIR; COUNTS=1 also counts the
+# server's system calls and context switches with perf ("server_counts").
 # Writes one JSON line per run (the load generator's line plus "config", "repeat" and the
 # server's CPU time "server_cpu_s" over the load generator's wall time "bench_wall_s", and for
 # Portcullis its signatures "server_signatures" and their CPU time "server_signing_cpu_s" over
