@@ -221,6 +221,15 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_session(&self, session: &Session, token_hash: &TokenHash) -> StoreResult<()>;
     /// The session whose cookie hashes to `token_hash`.
     async fn find_session(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>>;
+    /// The session whose cookie hashes to `token_hash`, with the scope its user granted
+    /// `client_id` for `audience` ([`Store::find_grant`]), in one read: what a returning
+    /// user's `/authorize` needs.
+    async fn find_session_with_grant(
+        &self,
+        token_hash: &TokenHash,
+        client_id: &str,
+        audience: Option<&str>,
+    ) -> StoreResult<Option<(Session, Option<Scope>)>>;
     /// Remembers that a client got a code from a session.
     async fn record_session_client(
         &self,

@@ -59,6 +59,7 @@ on_both_backends!(
     nodes_applying_one_tenant_file_at_once_create_each_entry_once,
     nodes_racing_for_a_node_secret_all_get_the_first_one,
     grants_accumulate_scopes,
+    a_session_is_found_with_its_users_grant_to_the_client_and_audience,
     issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest,
     concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_token,
     purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revoked,
@@ -287,6 +288,57 @@ async fn grants_accumulate_scopes([store, _]: Nodes) {
         Some("a b c".into())
     );
     assert_eq!(store.find_grant(uid, "c", None).await.unwrap(), None);
+}
+
+async fn a_session_is_found_with_its_users_grant_to_the_client_and_audience([store, other]: Nodes) {
+    let uid = a_user_and_a_client(&store).await;
+    let session = portcullis_core::session::Session {
+        id: "sid-1".into(),
+        user_id: uid.into(),
+        auth_time: now(),
+        last_seen_at: now(),
+        expires_at: now() + Duration::days(1),
+        initial_ip: Some("192.0.2.1".into()),
+        user_agent: None,
+    };
+    let cookie = TokenHash::of("the session cookie");
+    store.insert_session(&session, &cookie).await.unwrap();
+    let found = |client: &'static str, audience: Option<&'static str>| {
+        let other = other.clone();
+        let cookie = cookie.clone();
+        async move {
+            other
+                .find_session_with_grant(&cookie, client, audience)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(found("c", Some("aud")).await, Some((session.clone(), None)));
+    store
+        .save_grant(uid, "c", Some("aud"), &Scope::parse("a b").unwrap(), now())
+        .await
+        .unwrap();
+    store
+        .save_grant(uid, "c", None, &Scope::parse("openid").unwrap(), now())
+        .await
+        .unwrap();
+    let (with_grant, granted) = found("c", Some("aud")).await.unwrap();
+    assert_eq!(with_grant, session);
+    assert_eq!(granted.map(|s| s.to_string()), Some("a b".into()));
+    let (_, granted) = found("c", None).await.unwrap();
+    assert_eq!(granted.map(|s| s.to_string()), Some("openid".into()));
+    assert_eq!(
+        found("c", Some("other")).await,
+        Some((session.clone(), None))
+    );
+    assert_eq!(found("d", Some("aud")).await, Some((session, None)));
+    assert_eq!(
+        other
+            .find_session_with_grant(&TokenHash::of("another cookie"), "c", None)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 fn family(id: &str, created_at: OffsetDateTime) -> portcullis_core::refresh::RefreshFamily {

@@ -9,6 +9,7 @@ use portcullis_core::consent;
 use portcullis_core::params::Params;
 use portcullis_core::proto::{OAuthError, OAuthErrorCode, paths};
 use portcullis_core::resource_server::ResourceServer;
+use portcullis_core::scope::Scope;
 use portcullis_core::secret::{OpaqueToken, TokenHash};
 use portcullis_core::session::{LoginTransaction, Session};
 
@@ -81,7 +82,16 @@ pub async fn active_session(
     let Some(cookie) = cookie else {
         return Ok(None);
     };
-    let Some(session) = state.store.find_session(&TokenHash::of(cookie)).await? else {
+    let found = state.store.find_session(&TokenHash::of(cookie)).await?;
+    still_active(state, found).await
+}
+
+/// `session`, if it is still active (its last use recorded when that is due).
+async fn still_active(
+    state: &AppState,
+    session: Option<Session>,
+) -> Result<Option<Session>, Internal> {
+    let Some(session) = session else {
         return Ok(None);
     };
     let now = state.now();
@@ -142,7 +152,22 @@ pub async fn start(
             }
         }
     }
-    let session = active_session(state, session_cookie).await?;
+    // A returning user's session and what they granted this client, in one read.
+    let (session, remembered) = match session_cookie {
+        Some(cookie) => {
+            let found = state
+                .store
+                .find_session_with_grant(
+                    &TokenHash::of(cookie),
+                    &client.client_id,
+                    request.audience.as_deref(),
+                )
+                .await?;
+            let (session, remembered) = found.unzip();
+            (still_active(state, session).await?, remembered.flatten())
+        }
+        None => (None, None),
+    };
     let tx = LoginTransaction {
         request,
         browser_hash: browser.hash(),
@@ -151,7 +176,8 @@ pub async fn start(
         consented: false,
         expires_at: state.now() + LoginTransaction::LIFETIME,
     };
-    advance(state, None, tx, session.as_ref(), &client, api.as_ref()).await
+    let session = session.as_ref().map(|s| (s, Some(remembered)));
+    advance(state, None, tx, session, &client, api.as_ref()).await
 }
 
 /// The `sub` of an ID token this server issued to `client_id` (OIDC Core §3.1.2.1: the
@@ -240,18 +266,22 @@ pub async fn resume(
 }
 
 /// Decides and performs the next step, saving the transaction when a page must be shown.
+/// `session` comes with the scope its user granted the client for the transaction's
+/// audience when the caller read it already (`Some`), or `None` to read it here.
 pub async fn advance(
     state: &AppState,
     handle: Option<&str>,
     tx: LoginTransaction,
-    session: Option<&Session>,
+    session: Option<(&Session, Option<Option<Scope>>)>,
     client: &Client,
     api: Option<&ResourceServer>,
 ) -> Result<Outcome, Internal> {
     // A session of another user than the one this transaction started with does not count.
-    let session = session.filter(|s| tx.user_id.as_ref().is_none_or(|u| *u == s.user_id));
-    let remembered = match session {
-        Some(s) => {
+    let session = session.filter(|(s, _)| tx.user_id.as_ref().is_none_or(|u| *u == s.user_id));
+    let (session, known) = session.unzip();
+    let remembered = match (session, known.flatten()) {
+        (Some(_), Some(known)) => known,
+        (Some(s), _) => {
             state
                 .store
                 .find_grant(
@@ -261,7 +291,7 @@ pub async fn advance(
                 )
                 .await?
         }
-        None => None,
+        (None, _) => None,
     };
     let step = authorize::next_step(Situation {
         request: &tx.request,

@@ -61,7 +61,7 @@ pub async fn decide(
         state,
         Some(&handle),
         tx,
-        Some(session),
+        Some((session, None)),
         &client,
         api.as_ref(),
     )

@@ -157,7 +157,7 @@ async fn attempt(
         state,
         Some(&handle),
         tx,
-        Some(&session),
+        Some((&session, None)),
         &client,
         api.as_ref(),
     )

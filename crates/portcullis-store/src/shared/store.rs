@@ -330,6 +330,33 @@ impl Store for This {
         .await
     }
 
+    async fn find_session_with_grant(
+        &self,
+        token_hash: &TokenHash,
+        client_id: &str,
+        audience: Option<&str>,
+    ) -> StoreResult<Option<(Session, Option<Scope>)>> {
+        let row = sqlx::query(
+            "select s.*, g.scope as granted_scope from sessions s
+             left join grants g on g.user_id = s.user_id and g.client_id = $2 and g.audience = $3
+             where s.token_hash = $1",
+        )
+        .bind(token_hash.as_str())
+        .bind(client_id)
+        .bind(audience.unwrap_or_default())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let granted = row
+            .get::<Option<&str>, _>("granted_scope")
+            .map(|s| Scope::parse(s).map_err(unavailable))
+            .transpose()?;
+        Ok(Some((session_from_row(&row)?, granted)))
+    }
+
     async fn record_session_client(
         &self,
         session_id: &str,
