@@ -292,11 +292,12 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &TokenHash,
         access_token: (&str, OffsetDateTime),
     ) -> StoreResult<()>;
-    /// The family of a refresh token, without changing anything.
-    async fn find_refresh_family(
+    /// The family of a refresh token and its user (`None` if the user is gone), in one
+    /// read, without changing anything: what a refresh checks before it exchanges.
+    async fn find_refresh_family_with_user(
         &self,
         token_hash: &TokenHash,
-    ) -> StoreResult<Option<RefreshFamily>>;
+    ) -> StoreResult<Option<(RefreshFamily, Option<User>)>>;
     /// Exchanges a refresh token: decides with `core::refresh::exchange` and applies the
     /// decision in one transaction, so concurrent exchanges and revocations serialise.
     async fn exchange_refresh_token(

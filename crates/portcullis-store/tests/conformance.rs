@@ -60,6 +60,7 @@ on_both_backends!(
     nodes_racing_for_a_node_secret_all_get_the_first_one,
     grants_accumulate_scopes,
     a_session_is_found_with_its_users_grant_to_the_client_and_audience,
+    a_refresh_family_is_found_with_its_user,
     issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest,
     concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_token,
     purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revoked,
@@ -357,6 +358,58 @@ fn family(id: &str, created_at: OffsetDateTime) -> portcullis_core::refresh::Ref
     }
 }
 
+async fn a_refresh_family_is_found_with_its_user([store, other]: Nodes) {
+    // Every column of the user set, so that one missing from the joined read shows.
+    let mut full = user("full@example.com");
+    let u = &mut full.user;
+    u.email_verified = true;
+    (u.name, u.given_name, u.family_name) =
+        (Some("F L".into()), Some("F".into()), Some("L".into()));
+    (u.nickname, u.picture) = (Some("f".into()), Some("https://p.example/f.png".into()));
+    u.blocked = true;
+    u.app_metadata.insert("plan".into(), "gold".into());
+    u.user_metadata.insert("theme".into(), "dark".into());
+    u.address = Some(serde_json::Map::from_iter([(
+        "country".into(),
+        "FR".into(),
+    )]));
+    (u.phone_number, u.phone_number_verified) = (Some("+33100000000".into()), true);
+    let users = vec![full.clone()];
+    store
+        .import_tenant(
+            &TenantImport {
+                users,
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let stored = store.find_user(&full.user.id).await.unwrap().unwrap();
+    let mut theirs = family("f-full", now());
+    theirs.user_id = full.user.id.clone();
+    let orphan = family("f-orphan", now()); // its user "u" does not exist
+    for (f, token) in [(&theirs, "t-full"), (&orphan, "t-orphan")] {
+        let at = (f.id.as_str(), now() + Duration::hours(1));
+        store
+            .create_refresh_family(f, &TokenHash::of(token), at)
+            .await
+            .unwrap();
+    }
+    let found = |token: &'static str| {
+        let other = other.clone();
+        async move {
+            other
+                .find_refresh_family_with_user(&TokenHash::of(token))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(found("t-full").await, Some((theirs, Some(stored))));
+    assert_eq!(found("t-orphan").await, Some((orphan, None)));
+    assert_eq!(found("t-unknown").await, None);
+}
+
 fn exchange<'a>(
     hash: &'a TokenHash,
     new: &'a TokenHash,
@@ -479,7 +532,7 @@ async fn purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revo
         .unwrap();
     assert!(
         store
-            .find_refresh_family(&TokenHash::of("t"))
+            .find_refresh_family_with_user(&TokenHash::of("t"))
             .await
             .unwrap()
             .is_some(),
@@ -491,7 +544,7 @@ async fn purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revo
         .unwrap();
     assert!(
         store
-            .find_refresh_family(&TokenHash::of("t"))
+            .find_refresh_family_with_user(&TokenHash::of("t"))
             .await
             .unwrap()
             .is_none()

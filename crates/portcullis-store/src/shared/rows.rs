@@ -100,8 +100,14 @@ pub(super) fn resource_server_from_row(row: &DbRow) -> StoreResult<ResourceServe
 }
 
 pub(super) fn user_from_row(row: &DbRow) -> StoreResult<User> {
+    user_with_id(row, row.get("id"))
+}
+
+/// The user of `row`'s user columns but `id`, which the caller gives: for a join whose
+/// other table's `id` takes that name.
+pub(super) fn user_with_id(row: &DbRow, id: String) -> StoreResult<User> {
     Ok(User {
-        id: row.get("id"),
+        id,
         email: row.get("email"),
         email_verified: row.get("email_verified"),
         name: row.get("name"),

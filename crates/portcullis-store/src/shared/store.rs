@@ -27,7 +27,7 @@ use crate::{
 };
 use rows::{
     client_from_row, code_from_row, find_one, grant_from_row, json, resource_server_from_row,
-    session_from_row, ts, user_from_row,
+    session_from_row, ts, user_from_row, user_with_id,
 };
 
 /// Rows per `insert into logs` statement: 7 parameters each, far below every backend's
@@ -548,12 +548,36 @@ impl Store for This {
         .await
     }
 
-    async fn find_refresh_family(
+    async fn find_refresh_family_with_user(
         &self,
         token_hash: &TokenHash,
-    ) -> StoreResult<Option<RefreshFamily>> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        refresh::find_family(&mut conn, token_hash).await
+    ) -> StoreResult<Option<(RefreshFamily, Option<User>)>> {
+        // The user's columns but `id` (the family's `user_id`) and `created_at` (the
+        // family has its own), so that both decode from the one row.
+        let row = sqlx::query(
+            "select f.*, u.id is not null as has_user, u.email, u.email_verified, u.name,
+                    u.given_name, u.family_name, u.nickname, u.picture, u.password_hash,
+                    u.blocked, u.updated_at, u.app_metadata, u.user_metadata, u.address,
+                    u.phone_number, u.phone_number_verified
+             from refresh_tokens t
+             join refresh_families f on f.id = t.family_id
+             left join users u on u.id = f.user_id
+             where t.token_hash = $1",
+        )
+        .bind(token_hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let family = refresh::family_from_row(&row)?;
+        let user = if row.get::<bool, _>("has_user") {
+            Some(user_with_id(&row, family.user_id.clone())?)
+        } else {
+            None
+        };
+        Ok(Some((family, user)))
     }
 
     async fn exchange_refresh_token(

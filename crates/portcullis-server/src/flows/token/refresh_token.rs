@@ -46,8 +46,8 @@ pub async fn exchange(
         state.logs.record(now, log_type, description, subject);
     };
     // The family's scope and client never change, so they are checked before anything does.
-    let family = match state.store.find_refresh_family(&hash).await? {
-        Some(f) if f.client_id == client.client_id => f,
+    let (family, user) = match state.store.find_refresh_family_with_user(&hash).await? {
+        Some((f, user)) if f.client_id == client.client_id => (f, user),
         _ => {
             log(LogType::FailedExchangeRefresh, INVALID, None);
             return Err(invalid_grant(INVALID));
@@ -67,12 +67,7 @@ pub async fn exchange(
             });
         }
     };
-    let user = state
-        .store
-        .find_user(&family.user_id)
-        .await?
-        .filter(|u| !u.blocked);
-    let Some(user) = user else {
+    let Some(user) = user.filter(|u| !u.blocked) else {
         state
             .store
             .revoke_refresh_family(&family.id, "user blocked or deleted", now)
