@@ -100,6 +100,31 @@ async fn lock_token_family(conn: &mut Conn, token_hash: &TokenHash) -> StoreResu
     .map_err(map_err)
 }
 
+/// The write transaction of a refresh-token exchange, begun, with the family of the
+/// token `token_hash` locked; its first query needs nothing before it (`""`).
+async fn begin_exchange(
+    this: &PgStore,
+    token_hash: &TokenHash,
+) -> StoreResult<(tx::TxConn<()>, &'static str)> {
+    let mut conn = begin(this).await?;
+    lock_token_family(&mut conn, token_hash).await?;
+    Ok((conn, ""))
+}
+
+/// Runs `statements`, then commits. On an error the transaction stays open for the caller
+/// to roll back.
+async fn commit_after(
+    conn: &mut tx::TxConn<()>,
+    statements: &[script::Statement<'_>],
+) -> StoreResult<()> {
+    run_script(conn, statements).await?;
+    sqlx::query("commit")
+        .execute(&mut **conn)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
 /// Runs `statements` one by one: the extended protocol takes one statement per message.
 async fn run_script(conn: &mut Conn, statements: &[script::Statement<'_>]) -> StoreResult<()> {
     for statement in statements {

@@ -1,5 +1,5 @@
 //! Refresh-token families (both backends). Every write runs in a write transaction that
-//! first locks the family (`lock`, `lock_token_family`), so an exchange, a concurrent
+//! first locks the family (`lock`; an exchange's `begin_exchange`), so an exchange, a concurrent
 //! exchange of the same token and a revocation serialise on every node: the decision
 //! (`core::refresh::exchange`) is taken and applied under the same lock.
 
@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::rows::{from_ts, json, ts};
 use super::script::{self, Statement, Value};
-use super::{Conn, DbRow, lock, lock_token_family};
+use super::{Conn, DbRow, lock};
 use crate::{RefreshExchange, RefreshOutcome, RevokeOutcome, StoreResult};
 use crate::{map_err, unavailable};
 
@@ -67,14 +67,14 @@ pub(super) async fn revoke_family(
 }
 
 fn record_access_token<'a>(
-    family_id: &'a str,
+    family_id: &str,
     (jti, expires_at): (&'a str, OffsetDateTime),
 ) -> Statement<'a> {
     Statement::new(
         "insert into family_access_tokens (jti, family_id, expires_at) values ($1, $2, $3)",
         vec![
             Value::Text(jti),
-            Value::Text(family_id),
+            Value::Owned(family_id.to_owned()),
             Value::Int(ts(expires_at)),
         ],
     )
@@ -82,7 +82,7 @@ fn record_access_token<'a>(
 
 fn insert_token<'a>(
     hash: &'a TokenHash,
-    family: &'a RefreshFamily,
+    family: &RefreshFamily,
     generation: i64,
     now: OffsetDateTime,
 ) -> Statement<'a> {
@@ -90,7 +90,7 @@ fn insert_token<'a>(
         "insert into refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at) values ($1, $2, $3, $4, $5)",
         vec![
             Value::Text(hash.as_str()),
-            Value::Text(&family.id),
+            Value::Owned(family.id.clone()),
             Value::Int(generation),
             Value::Int(ts(now)),
             Value::OptInt(family.policy.idle_expiry(now).map(ts)),
@@ -168,21 +168,21 @@ pub(super) async fn find_family(
     row.as_ref().map(family_from_row).transpose()
 }
 
-pub(super) async fn exchange(
+/// The presented refresh token's row with its family's: what an exchange decides on, read
+/// in its transaction (`$1` the token's hash).
+pub(super) const PRESENTED: &str = "select f.*, t.generation as t_generation, t.used_at as t_used_at, t.idle_expires_at as t_idle_expires_at
+     from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = $1";
+
+/// Decides an exchange on the row [`PRESENTED`] read in the transaction `c`, and returns
+/// the outcome with the statements that apply it, for the caller to run before it commits.
+/// A detected reuse revokes the family here.
+pub(super) async fn decide<'a>(
     c: &mut Conn,
-    ex: &RefreshExchange<'_>,
-) -> StoreResult<RefreshOutcome> {
-    lock_token_family(c, ex.token_hash).await?;
-    let row = sqlx::query(
-        "select f.*, t.generation as t_generation, t.used_at as t_used_at, t.idle_expires_at as t_idle_expires_at
-         from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = $1",
-    )
-    .bind(ex.token_hash.as_str())
-    .fetch_optional(&mut *c)
-    .await
-    .map_err(map_err)?;
+    row: Option<DbRow>,
+    ex: &RefreshExchange<'a>,
+) -> StoreResult<(RefreshOutcome, Vec<Statement<'a>>)> {
     let Some(row) = row else {
-        return Ok(RefreshOutcome::Unknown);
+        return Ok((RefreshOutcome::Unknown, Vec::new()));
     };
     let family = family_from_row(&row)?;
     let current: i64 = row.get("current_generation");
@@ -196,79 +196,59 @@ pub(super) async fn exchange(
         idle_expires_at: opt_ts(&row, "t_idle_expires_at")?,
     };
     let now = ex.now;
-    match refresh::exchange(presented, &family.policy, ex.client_id, now) {
-        Exchange::Refuse(reason) => Ok(RefreshOutcome::Refused(reason)),
+    let (writes, rotated) = match refresh::exchange(presented, &family.policy, ex.client_id, now) {
+        Exchange::Refuse(reason) => return Ok((RefreshOutcome::Refused(reason), Vec::new())),
         Exchange::ReuseDetected => {
             revoke_family(c, &family.id, "reuse", now).await?;
-            Ok(RefreshOutcome::ReuseDetected { family })
+            return Ok((RefreshOutcome::ReuseDetected { family }, Vec::new()));
         }
-        Exchange::Keep => {
-            script::run(
-                c,
-                &[
-                    Statement::new(
-                        "update refresh_tokens set idle_expires_at = $1 where token_hash = $2",
-                        vec![
-                            Value::OptInt(family.policy.idle_expiry(now).map(ts)),
-                            Value::Text(ex.token_hash.as_str()),
-                        ],
-                    ),
-                    record_access_token(&family.id, ex.access_token),
-                ],
-            )
-            .await?;
-            Ok(RefreshOutcome::Exchanged {
-                family,
-                rotated: false,
-            })
-        }
-        Exchange::Rotate => {
-            script::run(
-                c,
-                &[
-                    Statement::new(
-                        "update refresh_tokens set used_at = $1 where token_hash = $2",
-                        vec![Value::Int(ts(now)), Value::Text(ex.token_hash.as_str())],
-                    ),
-                    Statement::new(
-                        "update refresh_families set current_generation = $1 where id = $2",
-                        vec![Value::Int(current + 1), Value::Text(&family.id)],
-                    ),
-                    insert_token(ex.new_token_hash, &family, current + 1, now),
-                    record_access_token(&family.id, ex.access_token),
-                ],
-            )
-            .await?;
-            Ok(RefreshOutcome::Exchanged {
-                family,
-                rotated: true,
-            })
-        }
-        Exchange::ReplaceCurrent => {
-            // The current token is superseded; its replacement takes its generation, so
-            // the presented token stays the immediate predecessor.
-            script::run(
-                c,
-                &[
-                    Statement::new(
-                        "update refresh_tokens set used_at = $1 where family_id = $2 and generation = $3 and used_at is null",
-                        vec![
-                            Value::Int(ts(now)),
-                            Value::Text(&family.id),
-                            Value::Int(current),
-                        ],
-                    ),
-                    insert_token(ex.new_token_hash, &family, current, now),
-                    record_access_token(&family.id, ex.access_token),
-                ],
-            )
-            .await?;
-            Ok(RefreshOutcome::Exchanged {
-                family,
-                rotated: true,
-            })
-        }
-    }
+        Exchange::Keep => (
+            vec![
+                Statement::new(
+                    "update refresh_tokens set idle_expires_at = $1 where token_hash = $2",
+                    vec![
+                        Value::OptInt(family.policy.idle_expiry(now).map(ts)),
+                        Value::Text(ex.token_hash.as_str()),
+                    ],
+                ),
+                record_access_token(&family.id, ex.access_token),
+            ],
+            false,
+        ),
+        Exchange::Rotate => (
+            vec![
+                Statement::new(
+                    "update refresh_tokens set used_at = $1 where token_hash = $2",
+                    vec![Value::Int(ts(now)), Value::Text(ex.token_hash.as_str())],
+                ),
+                Statement::new(
+                    "update refresh_families set current_generation = $1 where id = $2",
+                    vec![Value::Int(current + 1), Value::Owned(family.id.clone())],
+                ),
+                insert_token(ex.new_token_hash, &family, current + 1, now),
+                record_access_token(&family.id, ex.access_token),
+            ],
+            true,
+        ),
+        // The current token is superseded; its replacement takes its generation, so the
+        // presented token stays the immediate predecessor.
+        Exchange::ReplaceCurrent => (
+            vec![
+                Statement::new(
+                    "update refresh_tokens set used_at = $1 where family_id = $2 and generation = $3 and used_at is null",
+                    vec![
+                        Value::Int(ts(now)),
+                        Value::Owned(family.id.clone()),
+                        Value::Int(current),
+                    ],
+                ),
+                insert_token(ex.new_token_hash, &family, current, now),
+                record_access_token(&family.id, ex.access_token),
+            ],
+            true,
+        ),
+    };
+    Ok((RefreshOutcome::Exchanged { family, rotated }, writes))
 }
 
 pub(super) async fn revoke_token(

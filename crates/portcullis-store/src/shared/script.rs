@@ -12,6 +12,8 @@ use crate::{StoreError, StoreResult};
 /// A value bound to a statement.
 pub(super) enum Value<'a> {
     Text(&'a str),
+    /// Text the statement owns (a value of something the caller hands on, not borrowed).
+    Owned(String),
     Int(i64),
     OptInt(Option<i64>),
 }
@@ -35,6 +37,7 @@ impl<'a> Statement<'a> {
         for value in &self.values {
             match value {
                 Value::Text(v) => args.add(*v),
+                Value::Owned(v) => args.add(v.clone()),
                 Value::Int(v) => args.add(*v),
                 Value::OptInt(v) => args.add(*v),
             }

@@ -584,7 +584,29 @@ impl Store for This {
         &self,
         exchange: &RefreshExchange<'_>,
     ) -> StoreResult<RefreshOutcome> {
-        in_transaction(self, async |c| refresh::exchange(c, exchange).await).await
+        // On SQLite two round trips to the connection's thread: `BEGIN` with the read,
+        // the writes with `COMMIT`. (An error before `decide` leaves the transaction to
+        // `TxConn`, which rolls it back.)
+        let (mut tx, opening) = super::begin_exchange(self, exchange.token_hash).await?;
+        let row = sqlx::query(&format!("{opening}{}", refresh::PRESENTED))
+            .bind(exchange.token_hash.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (outcome, writes) = match refresh::decide(&mut tx, row, exchange).await {
+            Ok(decided) => decided,
+            Err(e) => {
+                // Else `TxConn` rolls back when dropped.
+                if sqlx::query("rollback").execute(&mut *tx).await.is_ok() {
+                    tx.finished();
+                }
+                return Err(e);
+            }
+        };
+        // A failed commit leaves the transaction to `TxConn`, which rolls it back.
+        super::commit_after(&mut tx, &writes).await?;
+        tx.finished();
+        Ok(outcome)
     }
 
     async fn revoke_refresh_token(

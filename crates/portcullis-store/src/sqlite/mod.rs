@@ -138,14 +138,47 @@ async fn lock(_conn: &mut Conn, _key: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Serialises writers of the family of a refresh token: already done by `begin`.
-async fn lock_token_family(_conn: &mut Conn, _token_hash: &TokenHash) -> StoreResult<()> {
-    Ok(())
+/// The write transaction of a refresh-token exchange, in this process's writer turn but
+/// not yet begun: its first query starts with the `BEGIN IMMEDIATE` returned, which
+/// excludes every other writer as `begin` does, in the same round trip.
+async fn begin_exchange(
+    this: &SqliteStore,
+    _token_hash: &TokenHash,
+) -> StoreResult<(WriteConn, &'static str)> {
+    let conn = this.pool.acquire_writer().await.map_err(map_err)?;
+    Ok((WriteConn::new(conn, ()), "begin immediate;\n"))
 }
 
-/// Runs `statements` as one query: one round trip to the connection's thread. Each
-/// statement's `$N` is renumbered past the arguments of the statements before it.
+/// Runs `statements`, then commits, in one round trip. On an error the statements after
+/// it and the commit do not run: the transaction stays open for the caller to roll back.
+async fn commit_after(
+    conn: &mut WriteConn,
+    statements: &[script::Statement<'_>],
+) -> StoreResult<()> {
+    let (mut sql, args) = script_sql(statements)?;
+    sql.push_str("commit;");
+    sqlx::query_with(&sql, args)
+        .execute(&mut **conn)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+/// Runs `statements` as one query: one round trip to the connection's thread.
 async fn run_script(conn: &mut Conn, statements: &[script::Statement<'_>]) -> StoreResult<()> {
+    let (sql, args) = script_sql(statements)?;
+    sqlx::query_with(&sql, args)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+/// `statements` as one query and its arguments: each statement's `$N` renumbered past the
+/// arguments of the statements before it.
+fn script_sql<'a>(
+    statements: &[script::Statement<'a>],
+) -> StoreResult<(String, sqlx::sqlite::SqliteArguments<'a>)> {
     let mut sql = String::new();
     let mut args = sqlx::sqlite::SqliteArguments::default();
     for statement in statements {
@@ -154,11 +187,7 @@ async fn run_script(conn: &mut Conn, statements: &[script::Statement<'_>]) -> St
         sql.push_str(";\n");
         statement.bind_into(&mut args)?;
     }
-    sqlx::query_with(&sql, args)
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(map_err)
+    Ok((sql, args))
 }
 
 /// `sql` with every parameter `$N` made `$(N + offset)`.
