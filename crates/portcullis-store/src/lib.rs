@@ -96,7 +96,8 @@ pub enum TokenUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TakenCode {
     /// The code was valid and unused; it is now used, and `access_token_jti` recorded.
-    Taken(AuthorizationCode),
+    /// With its user, read by the same statement (`None` if the user is gone).
+    Taken(AuthorizationCode, Option<Box<User>>),
     /// The code was redeemed before: a replay. Carries the token minted the first time.
     Replayed {
         /// jti of the access token minted at the first redemption.
@@ -273,7 +274,8 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<()>;
     /// Consumes a code in one atomic statement, recording the access token that the
-    /// redemption will mint so a replay can revoke it.
+    /// redemption will mint so a replay can revoke it; the same statement reads the code's
+    /// user.
     async fn take_code(
         &self,
         code_hash: &TokenHash,

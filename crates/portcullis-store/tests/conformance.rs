@@ -61,6 +61,7 @@ on_both_backends!(
     grants_accumulate_scopes,
     a_session_is_found_with_its_users_grant_to_the_client_and_audience,
     a_refresh_family_is_found_with_its_user,
+    a_code_is_taken_with_its_user,
     issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest,
     concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_token,
     purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revoked,
@@ -136,8 +137,9 @@ async fn a_code_is_taken_exactly_once_under_concurrency([store, other]: Nodes) {
     let mut replays = Vec::new();
     for t in tasks {
         match t.await.unwrap() {
-            TakenCode::Taken(c) => {
+            TakenCode::Taken(c, user) => {
                 assert_eq!(c, code());
+                assert_eq!(user, None, "its user u does not exist");
                 taken += 1;
             }
             TakenCode::Replayed {
@@ -358,8 +360,9 @@ fn family(id: &str, created_at: OffsetDateTime) -> portcullis_core::refresh::Ref
     }
 }
 
-async fn a_refresh_family_is_found_with_its_user([store, other]: Nodes) {
-    // Every column of the user set, so that one missing from the joined read shows.
+/// Imports a user with every column set, so that one missing from a read that finds the
+/// user with another table's row shows; returns the user as `find_user` reads it.
+async fn a_user_with_every_column_set(store: &Arc<dyn Store>) -> User {
     let mut full = user("full@example.com");
     let u = &mut full.user;
     u.email_verified = true;
@@ -385,9 +388,30 @@ async fn a_refresh_family_is_found_with_its_user([store, other]: Nodes) {
         )
         .await
         .unwrap();
-    let stored = store.find_user(&full.user.id).await.unwrap().unwrap();
+    store.find_user(&full.user.id).await.unwrap().unwrap()
+}
+
+async fn a_code_is_taken_with_its_user([store, other]: Nodes) {
+    let stored = a_user_with_every_column_set(&store).await;
+    let hash = TokenHash::of("a code of the full user");
+    let theirs = AuthorizationCode {
+        user_id: stored.id.clone(),
+        ..code()
+    };
+    store.insert_code(&hash, &theirs, now()).await.unwrap();
+    assert_eq!(
+        other
+            .take_code(&hash, now(), "j", now(), "f")
+            .await
+            .unwrap(),
+        TakenCode::Taken(theirs, Some(Box::new(stored)))
+    );
+}
+
+async fn a_refresh_family_is_found_with_its_user([store, other]: Nodes) {
+    let stored = a_user_with_every_column_set(&store).await;
     let mut theirs = family("f-full", now());
-    theirs.user_id = full.user.id.clone();
+    theirs.user_id = stored.id.clone();
     let orphan = family("f-orphan", now()); // its user "u" does not exist
     for (f, token) in [(&theirs, "t-full"), (&orphan, "t-orphan")] {
         let at = (f.id.as_str(), now() + Duration::hours(1));

@@ -103,8 +103,28 @@ pub(super) fn user_from_row(row: &DbRow) -> StoreResult<User> {
     user_with_id(row, row.get("id"))
 }
 
-/// The user of `row`'s user columns but `id`, which the caller gives: for a join whose
-/// other table's `id` takes that name.
+/// The columns [`user_with_id`] reads: a user's but `id` (and `created_at`, which it does
+/// not read), for reads that find the user with a row of another table.
+pub(super) const USER_COLUMNS: [&str; 15] = [
+    "email",
+    "email_verified",
+    "name",
+    "given_name",
+    "family_name",
+    "nickname",
+    "picture",
+    "password_hash",
+    "blocked",
+    "updated_at",
+    "app_metadata",
+    "user_metadata",
+    "address",
+    "phone_number",
+    "phone_number_verified",
+];
+
+/// The user of `row`'s [`USER_COLUMNS`], with `id`, which the caller gives: for a read
+/// whose other table has an `id` of its own.
 pub(super) fn user_with_id(row: &DbRow, id: String) -> StoreResult<User> {
     Ok(User {
         id,

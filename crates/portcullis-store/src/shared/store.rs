@@ -5,6 +5,8 @@
 //! migrations. Row ↔ domain mapping is in `rows`, the Management API's queries in `admin`,
 //! refresh-token families in `refresh`.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use portcullis_core::client::Client;
 use portcullis_core::client_grant::ClientGrant;
@@ -26,8 +28,8 @@ use crate::{
     TakenCode, TokenUser, map_err, unavailable,
 };
 use rows::{
-    client_from_row, code_from_row, find_one, grant_from_row, json, resource_server_from_row,
-    session_from_row, ts, user_from_row, user_with_id,
+    USER_COLUMNS, client_from_row, code_from_row, find_one, grant_from_row, json,
+    resource_server_from_row, session_from_row, ts, user_from_row, user_with_id,
 };
 
 /// Rows per `insert into logs` statement: 7 parameters each, far below every backend's
@@ -61,6 +63,39 @@ where
         .map(|_| ())
         .map_err(map_err)
 }
+
+/// A refresh token's family with its user's [`USER_COLUMNS`] (not `id`: the family's
+/// `user_id`; not `created_at`: the family has its own), and `has_user`.
+static FAMILY_WITH_USER: LazyLock<String> = LazyLock::new(|| {
+    let user: Vec<String> = USER_COLUMNS.iter().map(|c| format!("u.{c}")).collect();
+    format!(
+        "select f.*, u.id is not null as has_user, {}
+         from refresh_tokens t
+         join refresh_families f on f.id = t.family_id
+         left join users u on u.id = f.user_id
+         where t.token_hash = $1",
+        user.join(", ")
+    )
+});
+
+/// Marks an unused code used and returns it with its user's [`USER_COLUMNS`] and
+/// `has_user`, each read by a subquery (`RETURNING` names the updated table's own columns
+/// only).
+static TAKE_CODE: LazyLock<String> = LazyLock::new(|| {
+    let user: Vec<String> = USER_COLUMNS
+        .iter()
+        .map(|c| {
+            format!("(select u.{c} from users u where u.id = authorization_codes.user_id) as {c}")
+        })
+        .collect();
+    format!(
+        "update authorization_codes
+         set used_at = $1, access_token_jti = $2, access_token_expires_at = $3, refresh_family_id = $4
+         where code_hash = $5 and used_at is null
+         returning *, exists(select 1 from users u where u.id = authorization_codes.user_id) as has_user, {}",
+        user.join(", ")
+    )
+});
 
 /// Runs `body` inside the backend's write transaction (`super::begin`), committing on
 /// success and rolling back on error.
@@ -503,20 +538,23 @@ impl Store for This {
         refresh_family_id: &str,
     ) -> StoreResult<TakenCode> {
         // One statement checks and marks: two redemptions can never both see it unused.
-        let taken = sqlx::query(
-            "update authorization_codes set used_at = $1, access_token_jti = $2, access_token_expires_at = $3, refresh_family_id = $4
-             where code_hash = $5 and used_at is null returning *",
-        )
-        .bind(ts(now))
-        .bind(access_token_jti)
-        .bind(ts(access_token_expires_at))
-        .bind(refresh_family_id)
-        .bind(code_hash.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let taken = sqlx::query(&TAKE_CODE)
+            .bind(ts(now))
+            .bind(access_token_jti)
+            .bind(ts(access_token_expires_at))
+            .bind(refresh_family_id)
+            .bind(code_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         if let Some(row) = taken {
-            return code_from_row(&row).map(TakenCode::Taken);
+            let code = code_from_row(&row)?;
+            let user = if row.get::<bool, _>("has_user") {
+                Some(Box::new(user_with_id(&row, code.user_id.clone())?))
+            } else {
+                None
+            };
+            return Ok(TakenCode::Taken(code, user));
         }
         let used = sqlx::query("select access_token_jti, access_token_expires_at, refresh_family_id from authorization_codes where code_hash = $1")
             .bind(code_hash.as_str())
@@ -552,22 +590,11 @@ impl Store for This {
         &self,
         token_hash: &TokenHash,
     ) -> StoreResult<Option<(RefreshFamily, Option<User>)>> {
-        // The user's columns but `id` (the family's `user_id`) and `created_at` (the
-        // family has its own), so that both decode from the one row.
-        let row = sqlx::query(
-            "select f.*, u.id is not null as has_user, u.email, u.email_verified, u.name,
-                    u.given_name, u.family_name, u.nickname, u.picture, u.password_hash,
-                    u.blocked, u.updated_at, u.app_metadata, u.user_metadata, u.address,
-                    u.phone_number, u.phone_number_verified
-             from refresh_tokens t
-             join refresh_families f on f.id = t.family_id
-             left join users u on u.id = f.user_id
-             where t.token_hash = $1",
-        )
-        .bind(token_hash.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(&FAMILY_WITH_USER)
+            .bind(token_hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -54,8 +54,8 @@ pub async fn exchange(
         .store
         .take_code(&TokenHash::of(code), now, &jti, revocable_until, &family_id)
         .await?;
-    let record = match taken {
-        TakenCode::Taken(record) => record,
+    let (record, user) = match taken {
+        TakenCode::Taken(record, user) => (record, user),
         TakenCode::Unknown => return Err(fail(invalid_grant(INVALID_CODE), None)),
         TakenCode::Replayed {
             access_token_jti,
@@ -87,7 +87,6 @@ pub async fn exchange(
             )
         },
     )?;
-    let user = state.store.find_user(&record.user_id).await?;
     let Some(user) = user.filter(|u| !u.blocked) else {
         return Err(fail(invalid_grant(INVALID_CODE), user_id));
     };
