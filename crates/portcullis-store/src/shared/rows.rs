@@ -103,7 +103,7 @@ pub(super) fn user_from_row(row: &DbRow) -> StoreResult<User> {
     user_with_id(row, row.get("id"))
 }
 
-/// The columns [`user_with_id`] reads: a user's but `id` (and `created_at`, which it does
+/// The columns [`joined_user`] reads: a user's but `id` (and `created_at`, which it does
 /// not read), for reads that find the user with a row of another table.
 pub(super) const USER_COLUMNS: [&str; 15] = [
     "email",
@@ -123,9 +123,18 @@ pub(super) const USER_COLUMNS: [&str; 15] = [
     "phone_number_verified",
 ];
 
-/// The user of `row`'s [`USER_COLUMNS`], with `id`, which the caller gives: for a read
-/// whose other table has an `id` of its own.
-pub(super) fn user_with_id(row: &DbRow, id: String) -> StoreResult<User> {
+/// The user a read found with a row of another table: its [`USER_COLUMNS`] and `id`,
+/// which the caller knows; `None` when the read's `has_user` says there was none.
+pub(super) fn joined_user(row: &DbRow, id: &str) -> StoreResult<Option<User>> {
+    if row.get::<bool, _>("has_user") {
+        user_with_id(row, id.to_owned()).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The user of `row`'s [`USER_COLUMNS`], with `id`, which the caller gives.
+fn user_with_id(row: &DbRow, id: String) -> StoreResult<User> {
     Ok(User {
         id,
         email: row.get("email"),

@@ -28,8 +28,8 @@ use crate::{
     TakenCode, TokenUser, map_err, unavailable,
 };
 use rows::{
-    USER_COLUMNS, client_from_row, code_from_row, find_one, grant_from_row, json,
-    resource_server_from_row, session_from_row, ts, user_from_row, user_with_id,
+    USER_COLUMNS, client_from_row, code_from_row, find_one, grant_from_row, joined_user, json,
+    resource_server_from_row, session_from_row, ts, user_from_row,
 };
 
 /// Rows per `insert into logs` statement: 7 parameters each, far below every backend's
@@ -549,11 +549,7 @@ impl Store for This {
             .map_err(map_err)?;
         if let Some(row) = taken {
             let code = code_from_row(&row)?;
-            let user = if row.get::<bool, _>("has_user") {
-                Some(Box::new(user_with_id(&row, code.user_id.clone())?))
-            } else {
-                None
-            };
+            let user = joined_user(&row, &code.user_id)?.map(Box::new);
             return Ok(TakenCode::Taken(code, user));
         }
         let used = sqlx::query("select access_token_jti, access_token_expires_at, refresh_family_id from authorization_codes where code_hash = $1")
@@ -599,11 +595,7 @@ impl Store for This {
             return Ok(None);
         };
         let family = refresh::family_from_row(&row)?;
-        let user = if row.get::<bool, _>("has_user") {
-            Some(user_with_id(&row, family.user_id.clone())?)
-        } else {
-            None
-        };
+        let user = joined_user(&row, &family.user_id)?;
         Ok(Some((family, user)))
     }
 
