@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use portcullis_core::client::Client;
+use portcullis_core::client_grant::ClientGrant;
 use portcullis_core::resource_server::ResourceServer;
 use portcullis_store::{Store, StoreResult};
 use time::OffsetDateTime;
@@ -99,6 +100,17 @@ impl AppState {
     pub async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
         self.tenant_cache
             .client(self.store.as_ref(), client_id, self.now())
+            .await
+    }
+
+    /// The grant of a client for an API (client credentials), through the tenant cache.
+    pub async fn client_grant(
+        &self,
+        client_id: &str,
+        audience: &str,
+    ) -> StoreResult<Option<ClientGrant>> {
+        self.tenant_cache
+            .client_grant(self.store.as_ref(), client_id, audience, self.now())
             .await
     }
 

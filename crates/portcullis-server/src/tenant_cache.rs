@@ -1,7 +1,8 @@
 //! Read-through caches of the tenant objects that every authorization and token request
-//! reads: clients and APIs (DESIGN §4, "caches (tenant objects, JWKS) are read-through with
-//! short TTLs"). Each lookup that reaches the database is a round trip to a connection's
-//! thread; an sso login read a client and an API twice each (docs/performance.md).
+//! reads: clients, APIs and client grants (DESIGN §4, "caches (tenant objects, JWKS) are
+//! read-through with short TTLs"). Each lookup that reaches the database is a round trip to
+//! a connection's thread; an sso login read a client and an API twice each, and every
+//! client-credentials request its client grant (docs/performance.md).
 //!
 //! - An entry lives for [`TTL`]. A write through this node's Management API empties the
 //!   caches when it answers, so this node applies its own changes at once; another node, or
@@ -16,11 +17,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use portcullis_core::client::Client;
+use portcullis_core::client_grant::ClientGrant;
 use portcullis_core::resource_server::ResourceServer;
 use portcullis_store::{Store, StoreResult};
 use time::{Duration, OffsetDateTime};
 
-/// How long a cached client or API is used before it is read again.
+/// How long a cached client, API or client grant is used before it is read again.
 pub const TTL: Duration = Duration::SECOND;
 
 /// Past this many entries, expired ones are dropped when one is added.
@@ -31,6 +33,8 @@ const PRUNE_ABOVE: usize = 1024;
 pub struct TenantCache {
     clients: Entries<Client>,
     apis: Entries<ResourceServer>,
+    /// By [`grant_key`].
+    grants: Entries<ClientGrant>,
     /// Bumped by every [`TenantCache::clear`].
     generation: AtomicU64,
 }
@@ -107,11 +111,30 @@ impl TenantCache {
         .await
     }
 
+    /// The grant of the client `client_id` for the API `audience` (client credentials) at
+    /// `now`, from the cache or the store.
+    pub async fn client_grant(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+        audience: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<ClientGrant>> {
+        self.read_through(
+            &self.grants,
+            &grant_key(client_id, audience),
+            now,
+            store.find_client_grant(client_id, audience),
+        )
+        .await
+    }
+
     /// Forgets everything: the next lookups read the store.
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.clients.clear();
         self.apis.clear();
+        self.grants.clear();
     }
 
     async fn read_through<T: Clone>(
@@ -131,4 +154,10 @@ impl TenantCache {
         }
         Ok(found)
     }
+}
+
+/// The cache key of a client grant: the client id's length first, so that no other pair
+/// of client id and audience makes the same key.
+fn grant_key(client_id: &str, audience: &str) -> String {
+    format!("{}:{client_id}{audience}", client_id.len())
 }

@@ -235,6 +235,68 @@ async fn a_client_changed_here_applies_at_once_and_one_changed_elsewhere_within_
 }
 
 #[tokio::test]
+async fn a_client_grant_deleted_here_applies_at_once_and_one_deleted_elsewhere_within_the_cache_ttl()
+ {
+    let app = TestApp::spawn().await;
+    let api = admin(&app).await;
+    let cc = || {
+        app.token(
+            &[("grant_type", "client_credentials"), ("audience", API)],
+            Some((M2M, M2M_SECRET)),
+        )
+    };
+    assert_eq!(
+        cc().await.status(),
+        StatusCode::OK,
+        "the grant is read (and cached)"
+    );
+    // Another node (or the CLI) deletes the grant in the database.
+    let grant = app
+        .state
+        .store
+        .find_client_grant(M2M, API)
+        .await
+        .unwrap()
+        .unwrap();
+    app.state
+        .store
+        .delete_client_grant(&grant.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        cc().await.status(),
+        StatusCode::OK,
+        "still the cached grant"
+    );
+    app.clock.advance(portcullis_server::tenant_cache::TTL);
+    assert_eq!(
+        cc().await.status(),
+        StatusCode::FORBIDDEN,
+        "read again after the TTL"
+    );
+    // Through this node's Management API a new grant applies on the next request, and its
+    // deletion too.
+    let (status, body) = api
+        .post(
+            "/api/v2/client-grants",
+            json!({ "client_id": M2M, "audience": API, "scope": ["read:items"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(cc().await.status(), StatusCode::OK);
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(
+        api.delete(&format!("/api/v2/client-grants/{id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        cc().await.status(),
+        StatusCode::FORBIDDEN,
+        "deleted here: at once"
+    );
+}
+
+#[tokio::test]
 async fn clients_can_be_created_read_listed_updated_and_deleted() {
     let app = TestApp::spawn().await;
     let api = admin(&app).await;

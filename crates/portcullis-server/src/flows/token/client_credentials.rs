@@ -54,11 +54,7 @@ pub async fn exchange(
             format!("Service not found: {audience}"),
         )));
     };
-    let Some(grant) = state
-        .store
-        .find_client_grant(&client.client_id, audience)
-        .await?
-    else {
+    let Some(grant) = state.client_grant(&client.client_id, audience).await? else {
         return Err(fail(OAuthError::new(
             OAuthErrorCode::AccessDenied,
             format!(
