@@ -15,12 +15,15 @@ use crate::{StoreResult, map_err};
 
 #[path = "../shared/admin.rs"]
 mod admin;
+mod hot;
 #[path = "../shared/refresh.rs"]
 mod refresh;
 #[path = "../shared/rows.rs"]
 mod rows;
 #[path = "../shared/script.rs"]
 mod script;
+#[path = "../shared/sql.rs"]
+mod sql;
 #[path = "../shared/store.rs"]
 mod store;
 #[path = "../shared/tx.rs"]
@@ -98,31 +101,6 @@ async fn lock_token_family(conn: &mut Conn, token_hash: &TokenHash) -> StoreResu
     .await
     .map(|_| ())
     .map_err(map_err)
-}
-
-/// The write transaction of a refresh-token exchange, begun, with the family of the
-/// token `token_hash` locked; its first query needs nothing before it (`""`).
-async fn begin_exchange(
-    this: &PgStore,
-    token_hash: &TokenHash,
-) -> StoreResult<(tx::TxConn<()>, &'static str)> {
-    let mut conn = begin(this).await?;
-    lock_token_family(&mut conn, token_hash).await?;
-    Ok((conn, ""))
-}
-
-/// Runs `statements`, then commits. On an error the transaction stays open for the caller
-/// to roll back.
-async fn commit_after(
-    conn: &mut tx::TxConn<()>,
-    statements: &[script::Statement<'_>],
-) -> StoreResult<()> {
-    run_script(conn, statements).await?;
-    sqlx::query("commit")
-        .execute(&mut **conn)
-        .await
-        .map(|_| ())
-        .map_err(map_err)
 }
 
 /// Runs `statements` one by one: the extended protocol takes one statement per message.

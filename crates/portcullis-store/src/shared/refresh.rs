@@ -1,5 +1,5 @@
 //! Refresh-token families (both backends). Every write runs in a write transaction that
-//! first locks the family (`lock`; an exchange's `begin_exchange`), so an exchange, a concurrent
+//! first locks the family (`lock`; an exchange, in each backend's `hot.rs`), so an exchange, a concurrent
 //! exchange of the same token and a revocation serialise on every node: the decision
 //! (`core::refresh::exchange`) is taken and applied under the same lock.
 
@@ -9,28 +9,24 @@ use portcullis_core::secret::TokenHash;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::rows::{from_ts, json, ts};
+use super::rows::{Columns, json, ts};
 use super::script::{self, Statement, Value};
-use super::{Conn, DbRow, lock};
+use super::{Conn, lock};
 use crate::{RefreshExchange, RefreshOutcome, RevokeOutcome, StoreResult};
 use crate::{map_err, unavailable};
 
-pub(super) fn family_from_row(row: &DbRow) -> StoreResult<RefreshFamily> {
+pub(super) fn family_from_row<R: Columns>(row: &R) -> StoreResult<RefreshFamily> {
     Ok(RefreshFamily {
-        id: row.get("id"),
-        client_id: row.get("client_id"),
-        user_id: row.get("user_id"),
-        audience: row.get("audience"),
-        scope: Scope::parse(row.get("scope")).map_err(unavailable)?,
-        session_id: row.get("session_id"),
-        auth_time: from_ts(row.get("auth_time"))?,
-        policy: serde_json::from_str(row.get("policy")).map_err(unavailable)?,
-        created_at: from_ts(row.get("created_at"))?,
+        id: row.text("id")?,
+        client_id: row.text("client_id")?,
+        user_id: row.text("user_id")?,
+        audience: row.opt_text("audience")?,
+        scope: Scope::parse(&row.text("scope")?).map_err(unavailable)?,
+        session_id: row.text("session_id")?,
+        auth_time: row.time("auth_time")?,
+        policy: row.json("policy")?,
+        created_at: row.time("created_at")?,
     })
-}
-
-fn opt_ts(row: &DbRow, column: &str) -> StoreResult<Option<OffsetDateTime>> {
-    row.get::<Option<i64>, _>(column).map(from_ts).transpose()
 }
 
 /// The lock key of a family.
@@ -46,24 +42,28 @@ pub(super) async fn revoke_family(
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     lock(c, &family_key(family_id)).await?;
-    sqlx::query("update refresh_families set revoked_at = $1, revoked_reason = $2 where id = $3 and revoked_at is null")
-        .bind(ts(now))
-        .bind(reason)
-        .bind(family_id)
-        .execute(&mut *c)
-        .await
-        .map_err(map_err)?;
-    sqlx::query(
-        "insert into revoked_access_tokens (jti, expires_at)
-         select jti, expires_at from family_access_tokens where family_id = $1 and expires_at > $2
-         on conflict (jti) do nothing",
-    )
-    .bind(family_id)
-    .bind(ts(now))
-    .execute(&mut *c)
-    .await
-    .map(|_| ())
-    .map_err(map_err)
+    script::run(c, &revocation(family_id, reason, now)).await
+}
+
+/// The statements that revoke a family and every access token minted from it, for a
+/// transaction that holds the family's lock.
+fn revocation<'a>(family_id: &str, reason: &'a str, now: OffsetDateTime) -> Vec<Statement<'a>> {
+    vec![
+        Statement::new(
+            "update refresh_families set revoked_at = $1, revoked_reason = $2 where id = $3 and revoked_at is null",
+            vec![
+                Value::Int(ts(now)),
+                Value::Text(reason),
+                Value::Owned(family_id.to_owned()),
+            ],
+        ),
+        Statement::new(
+            "insert into revoked_access_tokens (jti, expires_at)
+             select jti, expires_at from family_access_tokens where family_id = $1 and expires_at > $2
+             on conflict (jti) do nothing",
+            vec![Value::Owned(family_id.to_owned()), Value::Int(ts(now))],
+        ),
+    ]
 }
 
 fn record_access_token<'a>(
@@ -173,34 +173,33 @@ pub(super) async fn find_family(
 pub(super) const PRESENTED: &str = "select f.*, t.generation as t_generation, t.used_at as t_used_at, t.idle_expires_at as t_idle_expires_at
      from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = $1";
 
-/// Decides an exchange on the row [`PRESENTED`] read in the transaction `c`, and returns
-/// the outcome with the statements that apply it, for the caller to run before it commits.
-/// A detected reuse revokes the family here.
-pub(super) async fn decide<'a>(
-    c: &mut Conn,
-    row: Option<DbRow>,
+/// Decides an exchange on the row [`PRESENTED`] read in a transaction that holds the
+/// family's lock, and returns the outcome with the statements that apply it, for the
+/// caller to run before it commits. A detected reuse revokes the family.
+pub(super) fn decide<'a, R: Columns>(
+    row: Option<&R>,
     ex: &RefreshExchange<'a>,
 ) -> StoreResult<(RefreshOutcome, Vec<Statement<'a>>)> {
     let Some(row) = row else {
         return Ok((RefreshOutcome::Unknown, Vec::new()));
     };
-    let family = family_from_row(&row)?;
-    let current: i64 = row.get("current_generation");
+    let family = family_from_row(row)?;
+    let current = row.int("current_generation")?;
     let presented = Presented {
         family_client_id: &family.client_id,
-        family_revoked: row.get::<Option<i64>, _>("revoked_at").is_some(),
-        family_expires_at: opt_ts(&row, "expires_at")?,
+        family_revoked: row.opt_int("revoked_at")?.is_some(),
+        family_expires_at: row.opt_time("expires_at")?,
         current_generation: current,
-        generation: row.get("t_generation"),
-        used_at: opt_ts(&row, "t_used_at")?,
-        idle_expires_at: opt_ts(&row, "t_idle_expires_at")?,
+        generation: row.int("t_generation")?,
+        used_at: row.opt_time("t_used_at")?,
+        idle_expires_at: row.opt_time("t_idle_expires_at")?,
     };
     let now = ex.now;
     let (writes, rotated) = match refresh::exchange(presented, &family.policy, ex.client_id, now) {
         Exchange::Refuse(reason) => return Ok((RefreshOutcome::Refused(reason), Vec::new())),
         Exchange::ReuseDetected => {
-            revoke_family(c, &family.id, "reuse", now).await?;
-            return Ok((RefreshOutcome::ReuseDetected { family }, Vec::new()));
+            let writes = revocation(&family.id, "reuse", now);
+            return Ok((RefreshOutcome::ReuseDetected { family }, writes));
         }
         Exchange::Keep => (
             vec![

@@ -42,6 +42,50 @@ fn from_json<T: DeserializeOwned>(row: &DbRow, column: &str) -> StoreResult<T> {
     serde_json::from_str(row.get::<&str, _>(column)).map_err(unavailable)
 }
 
+/// A row's columns by name, as the decoders below read them: from a row of sqlx (either
+/// backend) or, on SQLite, of the statements run on the calling thread (`sqlite/hot.rs`).
+/// A column that is missing or of another type is corruption, reported as unavailable.
+pub(super) trait Columns {
+    fn text(&self, column: &str) -> StoreResult<String>;
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>>;
+    fn int(&self, column: &str) -> StoreResult<i64>;
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>>;
+    fn flag(&self, column: &str) -> StoreResult<bool>;
+
+    /// A stored time.
+    fn time(&self, column: &str) -> StoreResult<OffsetDateTime> {
+        from_ts(self.int(column)?)
+    }
+
+    /// A stored time that may be absent.
+    fn opt_time(&self, column: &str) -> StoreResult<Option<OffsetDateTime>> {
+        self.opt_int(column)?.map(from_ts).transpose()
+    }
+
+    /// A JSON column.
+    fn json<T: DeserializeOwned>(&self, column: &str) -> StoreResult<T> {
+        serde_json::from_str(&self.text(column)?).map_err(unavailable)
+    }
+}
+
+impl Columns for DbRow {
+    fn text(&self, column: &str) -> StoreResult<String> {
+        self.try_get(column).map_err(unavailable)
+    }
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
+        self.try_get(column).map_err(unavailable)
+    }
+    fn int(&self, column: &str) -> StoreResult<i64> {
+        self.try_get(column).map_err(unavailable)
+    }
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
+        self.try_get(column).map_err(unavailable)
+    }
+    fn flag(&self, column: &str) -> StoreResult<bool> {
+        self.try_get(column).map_err(unavailable)
+    }
+}
+
 /// A stored value that does not parse is corruption, reported as unavailable.
 fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(format!("stored {what} is invalid").into())
@@ -99,8 +143,8 @@ pub(super) fn resource_server_from_row(row: &DbRow) -> StoreResult<ResourceServe
     })
 }
 
-pub(super) fn user_from_row(row: &DbRow) -> StoreResult<User> {
-    user_with_id(row, row.get("id"))
+pub(super) fn user_from_row<R: Columns>(row: &R) -> StoreResult<User> {
+    user_with_id(row, row.text("id")?)
 }
 
 /// The columns [`joined_user`] reads: a user's but `id` (and `created_at`, which it does
@@ -125,8 +169,8 @@ pub(super) const USER_COLUMNS: [&str; 15] = [
 
 /// The user a read found with a row of another table: its [`USER_COLUMNS`] and `id`,
 /// which the caller knows; `None` when the read's `has_user` says there was none.
-pub(super) fn joined_user(row: &DbRow, id: &str) -> StoreResult<Option<User>> {
-    if row.get::<bool, _>("has_user") {
+pub(super) fn joined_user<R: Columns>(row: &R, id: &str) -> StoreResult<Option<User>> {
+    if row.flag("has_user")? {
         user_with_id(row, id.to_owned()).map(Some)
     } else {
         Ok(None)
@@ -134,63 +178,63 @@ pub(super) fn joined_user(row: &DbRow, id: &str) -> StoreResult<Option<User>> {
 }
 
 /// The user of `row`'s [`USER_COLUMNS`], with `id`, which the caller gives.
-fn user_with_id(row: &DbRow, id: String) -> StoreResult<User> {
+fn user_with_id<R: Columns>(row: &R, id: String) -> StoreResult<User> {
     Ok(User {
         id,
-        email: row.get("email"),
-        email_verified: row.get("email_verified"),
-        name: row.get("name"),
-        given_name: row.get("given_name"),
-        family_name: row.get("family_name"),
-        nickname: row.get("nickname"),
-        picture: row.get("picture"),
-        password_hash: row.get("password_hash"),
-        blocked: row.get("blocked"),
-        updated_at: from_ts(row.get("updated_at"))?,
-        app_metadata: from_json(row, "app_metadata")?,
-        user_metadata: from_json(row, "user_metadata")?,
+        email: row.text("email")?,
+        email_verified: row.flag("email_verified")?,
+        name: row.opt_text("name")?,
+        given_name: row.opt_text("given_name")?,
+        family_name: row.opt_text("family_name")?,
+        nickname: row.opt_text("nickname")?,
+        picture: row.opt_text("picture")?,
+        password_hash: row.opt_text("password_hash")?,
+        blocked: row.flag("blocked")?,
+        updated_at: row.time("updated_at")?,
+        app_metadata: row.json("app_metadata")?,
+        user_metadata: row.json("user_metadata")?,
         address: row
-            .get::<Option<&str>, _>("address")
-            .map(serde_json::from_str)
+            .opt_text("address")?
+            .map(|a| serde_json::from_str(&a))
             .transpose()
             .map_err(unavailable)?,
-        phone_number: row.get("phone_number"),
-        phone_number_verified: row.get("phone_number_verified"),
+        phone_number: row.opt_text("phone_number")?,
+        phone_number_verified: row.flag("phone_number_verified")?,
     })
 }
 
-pub(super) fn session_from_row(row: &DbRow) -> StoreResult<Session> {
+pub(super) fn session_from_row<R: Columns>(row: &R) -> StoreResult<Session> {
     Ok(Session {
-        id: row.get("id"),
-        user_id: row.get("user_id"),
-        auth_time: from_ts(row.get("auth_time"))?,
-        last_seen_at: from_ts(row.get("last_seen_at"))?,
-        expires_at: from_ts(row.get("expires_at"))?,
-        initial_ip: row.get("initial_ip"),
-        user_agent: row.get("user_agent"),
+        id: row.text("id")?,
+        user_id: row.text("user_id")?,
+        auth_time: row.time("auth_time")?,
+        last_seen_at: row.time("last_seen_at")?,
+        expires_at: row.time("expires_at")?,
+        initial_ip: row.opt_text("initial_ip")?,
+        user_agent: row.opt_text("user_agent")?,
     })
 }
 
-pub(super) fn code_from_row(row: &DbRow) -> StoreResult<AuthorizationCode> {
-    let code_challenge = match row.get::<Option<&str>, _>("code_challenge") {
+pub(super) fn code_from_row<R: Columns>(row: &R) -> StoreResult<AuthorizationCode> {
+    let code_challenge = match row.opt_text("code_challenge")? {
         None => None,
         Some(c) => {
-            Some(CodeChallenge::parse(c, Some("S256")).map_err(|_| corrupt("code_challenge"))?)
+            Some(CodeChallenge::parse(&c, Some("S256")).map_err(|_| corrupt("code_challenge"))?)
         }
     };
     Ok(AuthorizationCode {
-        client_id: row.get("client_id"),
-        user_id: row.get("user_id"),
-        redirect_uri: RedirectUri::parse(row.get("redirect_uri"))
+        client_id: row.text("client_id")?,
+        user_id: row.text("user_id")?,
+        redirect_uri: RedirectUri::parse(&row.text("redirect_uri")?)
             .map_err(|_| corrupt("redirect_uri"))?,
-        redirect_uri_sent: row.get("redirect_uri_sent"),
-        scope: Scope::parse(row.get("scope")).map_err(|_| corrupt("scope"))?,
-        audience: row.get("audience"),
-        nonce: row.get("nonce"),
+        redirect_uri_sent: row.flag("redirect_uri_sent")?,
+        scope: Scope::parse(&row.text("scope")?).map_err(|_| corrupt("scope"))?,
+        audience: row.opt_text("audience")?,
+        nonce: row.opt_text("nonce")?,
         code_challenge,
-        session_id: row.get("session_id"),
-        auth_time: from_ts(row.get("auth_time"))?,
-        expires_at: from_ts(row.get("expires_at"))?,
+        session_id: row.text("session_id")?,
+        auth_time: row.time("auth_time")?,
+        expires_at: row.time("expires_at")?,
     })
 }
 

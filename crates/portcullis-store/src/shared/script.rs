@@ -14,8 +14,10 @@ pub(super) enum Value<'a> {
     Text(&'a str),
     /// Text the statement owns (a value of something the caller hands on, not borrowed).
     Owned(String),
+    OptText(Option<&'a str>),
     Int(i64),
     OptInt(Option<i64>),
+    Bool(bool),
 }
 
 /// One statement, its parameters numbered `$1…` in the order of `values`.
@@ -38,8 +40,10 @@ impl<'a> Statement<'a> {
             match value {
                 Value::Text(v) => args.add(*v),
                 Value::Owned(v) => args.add(v.clone()),
+                Value::OptText(v) => args.add(*v),
                 Value::Int(v) => args.add(*v),
                 Value::OptInt(v) => args.add(*v),
+                Value::Bool(v) => args.add(*v),
             }
             .map_err(StoreError::Unavailable)?;
         }

@@ -3,9 +3,8 @@
 //! backend module (`sqlite`, `postgres`), which supplies the types (`Db`, `Conn`, `DbRow`),
 //! `begin` (a write transaction), `lock` (serialising writers of one key) and the
 //! migrations. Row ↔ domain mapping is in `rows`, the Management API's queries in `admin`,
-//! refresh-token families in `refresh`.
-
-use std::sync::LazyLock;
+//! refresh-token families in `refresh`. The hot paths' statements are in `sql`, and each
+//! backend runs them in its `hot` module.
 
 use async_trait::async_trait;
 use portcullis_core::client::Client;
@@ -28,8 +27,8 @@ use crate::{
     TakenCode, TokenUser, map_err, unavailable,
 };
 use rows::{
-    USER_COLUMNS, client_from_row, code_from_row, find_one, grant_from_row, joined_user, json,
-    resource_server_from_row, session_from_row, ts, user_from_row,
+    client_from_row, find_one, grant_from_row, json, resource_server_from_row, session_from_row,
+    ts, user_from_row,
 };
 
 /// Rows per `insert into logs` statement: 7 parameters each, far below every backend's
@@ -63,39 +62,6 @@ where
         .map(|_| ())
         .map_err(map_err)
 }
-
-/// A refresh token's family with its user's [`USER_COLUMNS`] (not `id`: the family's
-/// `user_id`; not `created_at`: the family has its own), and `has_user`.
-static FAMILY_WITH_USER: LazyLock<String> = LazyLock::new(|| {
-    let user: Vec<String> = USER_COLUMNS.iter().map(|c| format!("u.{c}")).collect();
-    format!(
-        "select f.*, u.id is not null as has_user, {}
-         from refresh_tokens t
-         join refresh_families f on f.id = t.family_id
-         left join users u on u.id = f.user_id
-         where t.token_hash = $1",
-        user.join(", ")
-    )
-});
-
-/// Marks an unused code used and returns it with its user's [`USER_COLUMNS`] and
-/// `has_user`, each read by a subquery (`RETURNING` names the updated table's own columns
-/// only).
-static TAKE_CODE: LazyLock<String> = LazyLock::new(|| {
-    let user: Vec<String> = USER_COLUMNS
-        .iter()
-        .map(|c| {
-            format!("(select u.{c} from users u where u.id = authorization_codes.user_id) as {c}")
-        })
-        .collect();
-    format!(
-        "update authorization_codes
-         set used_at = $1, access_token_jti = $2, access_token_expires_at = $3, refresh_family_id = $4
-         where code_hash = $5 and used_at is null
-         returning *, exists(select 1 from users u where u.id = authorization_codes.user_id) as has_user, {}",
-        user.join(", ")
-    )
-});
 
 /// Runs `body` inside the backend's write transaction (`super::begin`), committing on
 /// success and rolling back on error.
@@ -356,13 +322,7 @@ impl Store for This {
     }
 
     async fn find_session(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>> {
-        find_one(
-            &self.pool,
-            "select * from sessions where token_hash = $1",
-            token_hash.as_str(),
-            session_from_row,
-        )
-        .await
+        super::hot::find_session(self, token_hash).await
     }
 
     async fn find_session_with_grant(
@@ -505,28 +465,7 @@ impl Store for This {
         code: &AuthorizationCode,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "insert into authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, audience,
-               nonce, code_challenge, session_id, auth_time, expires_at, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(code_hash.as_str())
-        .bind(&code.client_id)
-        .bind(&code.user_id)
-        .bind(code.redirect_uri.as_str())
-        .bind(code.redirect_uri_sent)
-        .bind(code.scope.to_string())
-        .bind(&code.audience)
-        .bind(&code.nonce)
-        .bind(code.code_challenge.as_ref().map(|c| c.as_str()))
-        .bind(&code.session_id)
-        .bind(ts(code.auth_time))
-        .bind(ts(code.expires_at))
-        .bind(ts(now))
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(map_err)
+        super::hot::insert_code(self, code_hash, code, now).await
     }
 
     async fn take_code(
@@ -537,37 +476,8 @@ impl Store for This {
         access_token_expires_at: OffsetDateTime,
         refresh_family_id: &str,
     ) -> StoreResult<TakenCode> {
-        // One statement checks and marks: two redemptions can never both see it unused.
-        let taken = sqlx::query(&TAKE_CODE)
-            .bind(ts(now))
-            .bind(access_token_jti)
-            .bind(ts(access_token_expires_at))
-            .bind(refresh_family_id)
-            .bind(code_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        if let Some(row) = taken {
-            let code = code_from_row(&row)?;
-            let user = joined_user(&row, &code.user_id)?.map(Box::new);
-            return Ok(TakenCode::Taken(code, user));
-        }
-        let used = sqlx::query("select access_token_jti, access_token_expires_at, refresh_family_id from authorization_codes where code_hash = $1")
-            .bind(code_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(match used {
-            Some(row) => TakenCode::Replayed {
-                access_token_jti: row.get(0),
-                access_token_expires_at: row
-                    .get::<Option<i64>, _>(1)
-                    .map(rows::from_ts)
-                    .transpose()?,
-                refresh_family_id: row.get(2),
-            },
-            None => TakenCode::Unknown,
-        })
+        let access_token = (access_token_jti, access_token_expires_at);
+        super::hot::take_code(self, code_hash, now, access_token, refresh_family_id).await
     }
 
     async fn create_refresh_family(
@@ -586,46 +496,14 @@ impl Store for This {
         &self,
         token_hash: &TokenHash,
     ) -> StoreResult<Option<(RefreshFamily, Option<User>)>> {
-        let row = sqlx::query(&FAMILY_WITH_USER)
-            .bind(token_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let family = refresh::family_from_row(&row)?;
-        let user = joined_user(&row, &family.user_id)?;
-        Ok(Some((family, user)))
+        super::hot::find_refresh_family_with_user(self, token_hash).await
     }
 
     async fn exchange_refresh_token(
         &self,
         exchange: &RefreshExchange<'_>,
     ) -> StoreResult<RefreshOutcome> {
-        // On SQLite two round trips to the connection's thread: `BEGIN` with the read,
-        // the writes with `COMMIT`. (An error before `decide` leaves the transaction to
-        // `TxConn`, which rolls it back.)
-        let (mut tx, opening) = super::begin_exchange(self, exchange.token_hash).await?;
-        let row = sqlx::query(&format!("{opening}{}", refresh::PRESENTED))
-            .bind(exchange.token_hash.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let (outcome, writes) = match refresh::decide(&mut tx, row, exchange).await {
-            Ok(decided) => decided,
-            Err(e) => {
-                // Else `TxConn` rolls back when dropped.
-                if sqlx::query("rollback").execute(&mut *tx).await.is_ok() {
-                    tx.finished();
-                }
-                return Err(e);
-            }
-        };
-        // A failed commit leaves the transaction to `TxConn`, which rolls it back.
-        super::commit_after(&mut tx, &writes).await?;
-        tx.finished();
-        Ok(outcome)
+        super::hot::exchange_refresh_token(self, exchange).await
     }
 
     async fn revoke_refresh_token(
@@ -701,24 +579,7 @@ impl Store for This {
     }
 
     async fn token_user(&self, user_id: &str, jti: &str) -> StoreResult<TokenUser> {
-        // One row always: the revocation, then the user's columns (null when unknown).
-        // Parameters in order of appearance, as SQLite numbers them.
-        let row = sqlx::query(
-            "select exists(select 1 from revoked_access_tokens where jti = $1) as token_revoked, users.*
-             from (select 1) as probe left join users on users.id = $2",
-        )
-        .bind(jti)
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        if row.get::<bool, _>("token_revoked") {
-            Ok(TokenUser::Revoked)
-        } else if row.get::<Option<&str>, _>("id").is_none() {
-            Ok(TokenUser::Unknown)
-        } else {
-            user_from_row(&row).map(|u| TokenUser::Found(Box::new(u)))
-        }
+        super::hot::token_user(self, user_id, jti).await
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {

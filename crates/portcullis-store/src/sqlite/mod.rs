@@ -1,6 +1,7 @@
 //! The SQLite store: the embedded default (WAL, one file). This process's writes take
-//! turns on one connection (`pool.rs`); another process's wait for SQLite's lock with a busy
-//! timeout. Every multi-statement write runs in `BEGIN IMMEDIATE`, so it never deadlocks
+//! turns (`pool.rs`); another process's wait for SQLite's lock with a busy timeout. The hot
+//! paths run on the calling thread, on connections of their own (`hot.rs`); the rest goes
+//! through sqlx, which runs each connection on a thread of its own. Every multi-statement write runs in `BEGIN IMMEDIATE`, so it never deadlocks
 //! upgrading a read lock, and it excludes every other writer: `lock` has nothing left to do.
 //!
 //! Checkpoints run in the background ([`CHECKPOINT_EVERY`]), not after the commit that
@@ -13,16 +14,17 @@
 //! write starts it afresh.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_core::secret::TokenHash;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
-use crate::{StoreResult, map_err};
-use pool::{Pool, Writes};
+use crate::{StoreResult, map_err, unavailable};
+use pool::Pool;
 
 #[path = "../shared/admin.rs"]
 mod admin;
+mod hot;
 mod pool;
 #[path = "../shared/refresh.rs"]
 mod refresh;
@@ -30,6 +32,8 @@ mod refresh;
 mod rows;
 #[path = "../shared/script.rs"]
 mod script;
+#[path = "../shared/sql.rs"]
+mod sql;
 #[path = "../shared/store.rs"]
 mod store;
 #[path = "../shared/tx.rs"]
@@ -59,33 +63,47 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: Pool,
+    /// The connections of the hot paths (`hot.rs`).
+    direct: Arc<hot::Direct>,
+    /// The directory of a throw-away database, removed with the last clone of the store.
+    _throwaway: Option<Arc<tempfile::TempDir>>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path` or
-    /// `sqlite::memory:`).
+    /// Opens (creating if missing) the database at `url` (`sqlite://path`), or a
+    /// throw-away one for `sqlite::memory:`: a file in a new temporary directory, removed
+    /// when the store is dropped. (Not SQLite's own in-memory database: that is one
+    /// connection's, and the hot paths run on connections of their own.)
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(map_err)?
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let (options, throwaway) = if in_memory {
+            let dir = tempfile::Builder::new()
+                .prefix("portcullis-")
+                .tempdir()
+                .map_err(unavailable)?;
+            let options = SqliteConnectOptions::new().filename(dir.path().join("throwaway.db"));
+            (options, Some(Arc::new(dir)))
+        } else {
+            (SqliteConnectOptions::from_str(url).map_err(map_err)?, None)
+        };
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("wal_autocheckpoint", "0");
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        // An in-memory database lives as long as its one connection, and has no WAL.
-        let pool = if in_memory {
-            Pool::connect(options, 1, None, Writes::SharedConnections, BUSY_TIMEOUT).await
-        } else {
-            let idle = Some(Duration::from_secs(600));
-            Pool::connect(options, 8, idle, Writes::OwnConnection, BUSY_TIMEOUT).await
-        }
-        .map_err(map_err)?;
-        if !in_memory {
-            checkpoint_in_background(&pool);
-        }
-        Ok(Self { pool })
+        let direct = Arc::new(hot::Direct::new(options.get_filename()));
+        let idle = Some(Duration::from_secs(600));
+        let pool = Pool::connect(options, 8, idle, BUSY_TIMEOUT)
+            .await
+            .map_err(map_err)?;
+        checkpoint_in_background(&pool);
+        Ok(Self {
+            pool,
+            direct,
+            _throwaway: throwaway,
+        })
     }
 }
 
@@ -136,32 +154,6 @@ async fn begin(this: &SqliteStore) -> StoreResult<WriteConn> {
 /// Serialises writers of `key`: already done by `begin`, which excludes all writers.
 async fn lock(_conn: &mut Conn, _key: &str) -> StoreResult<()> {
     Ok(())
-}
-
-/// The write transaction of a refresh-token exchange, in this process's writer turn but
-/// not yet begun: its first query starts with the `BEGIN IMMEDIATE` returned, which
-/// excludes every other writer as `begin` does, in the same round trip.
-async fn begin_exchange(
-    this: &SqliteStore,
-    _token_hash: &TokenHash,
-) -> StoreResult<(WriteConn, &'static str)> {
-    let conn = this.pool.acquire_writer().await.map_err(map_err)?;
-    Ok((WriteConn::new(conn, ()), "begin immediate;\n"))
-}
-
-/// Runs `statements`, then commits, in one round trip. On an error the statements after
-/// it and the commit do not run: the transaction stays open for the caller to roll back.
-async fn commit_after(
-    conn: &mut WriteConn,
-    statements: &[script::Statement<'_>],
-) -> StoreResult<()> {
-    let (mut sql, args) = script_sql(statements)?;
-    sql.push_str("commit;");
-    sqlx::query_with(&sql, args)
-        .execute(&mut **conn)
-        .await
-        .map(|_| ())
-        .map_err(map_err)
 }
 
 /// Runs `statements` as one query: one round trip to the connection's thread.

@@ -16,8 +16,8 @@
 //!   SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and leaves the core
 //!   idle; and in WAL mode a connection empties its page cache whenever another one has
 //!   written, so a writer that is always the same keeps its cache. The readers' connections
-//!   are the other `max`. An in-memory database has one connection: writes take their turn
-//!   on it.
+//!   are the other `max`. The hot paths write on a connection of their own (`hot.rs`), in
+//!   the same turn ([`Pool::turn`]).
 //! - Write transactions are `TxConn`'s business (`src/shared/tx.rs`), as on PostgreSQL.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,12 +43,9 @@ struct Inner {
     /// Idle connections, the most recently used last.
     idle: Mutex<Vec<(SqliteConnection, Instant)>>,
     open: AtomicU32,
-    /// The writers' turn, with the connection they write on (`None` before the first write,
-    /// after one was closed, and always when writes share the readers' connections).
+    /// The writers' turn, with the connection they write on (`None` before the first write
+    /// and after one was closed).
     writer: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
-    /// Whether writes have a connection of their own (not on an in-memory database, whose
-    /// one connection is the database).
-    own_writer: bool,
     /// How long a writer waits for its turn before giving up, as SQLite's busy timeout.
     turn_timeout: Duration,
 }
@@ -62,24 +59,17 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// How the pool's writes are made.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Writes {
-    /// On a connection of their own, besides the readers'.
-    OwnConnection,
-    /// On the readers' connections (an in-memory database: one connection), in turns.
-    SharedConnections,
-}
+/// This process's writers' turn, held until dropped.
+pub(crate) type Turn = OwnedMutexGuard<Option<SqliteConnection>>;
 
 impl Pool {
-    /// A pool of at most `max` readers' connections opened with `options`, and the writers'
-    /// as `writes` says; opens one now, so a database that cannot be opened fails here. A
-    /// writer gives up waiting for its turn after `turn_timeout`.
+    /// A pool of at most `max` readers' connections opened with `options`, and the
+    /// writers'; opens one now, so a database that cannot be opened fails here. A writer
+    /// gives up waiting for its turn after `turn_timeout`.
     pub(crate) async fn connect(
         options: SqliteConnectOptions,
         max: u32,
         idle_timeout: Option<Duration>,
-        writes: Writes,
         turn_timeout: Duration,
     ) -> Result<Self, sqlx::Error> {
         let max = max.max(1);
@@ -91,7 +81,6 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             open: AtomicU32::new(0),
             writer: Arc::new(tokio::sync::Mutex::new(None)),
-            own_writer: matches!(writes, Writes::OwnConnection),
             turn_timeout,
         }));
         drop(pool.acquire().await?);
@@ -102,17 +91,19 @@ impl Pool {
     /// one at a time, in the order they asked. Fails with `PoolTimedOut` after the turn
     /// timeout.
     pub(crate) async fn acquire_writer(&self) -> Result<PoolConn, sqlx::Error> {
-        let lock = self.0.writer.clone().lock_owned();
-        let mut turn = tokio::time::timeout(self.0.turn_timeout, lock)
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        if !self.0.own_writer {
-            let mut conn = self.acquire().await?;
-            conn.turn = Some(turn);
-            return Ok(conn);
-        }
+        let mut turn = self.turn().await?;
         let conn = turn.take();
         self.hand_out(conn, Some(turn), None).await
+    }
+
+    /// This process's writers' turn, for writes on a connection other than the pool's
+    /// (`hot.rs`): they take turns with the pool's, in the order they asked. Fails with
+    /// `PoolTimedOut` after the turn timeout.
+    pub(crate) async fn turn(&self) -> Result<Turn, sqlx::Error> {
+        let lock = self.0.writer.clone().lock_owned();
+        tokio::time::timeout(self.0.turn_timeout, lock)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)
     }
 
     /// A handle that does not keep the pool open.
@@ -151,7 +142,7 @@ impl Pool {
     async fn hand_out(
         &self,
         conn: Option<SqliteConnection>,
-        turn: Option<OwnedMutexGuard<Option<SqliteConnection>>>,
+        turn: Option<Turn>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<PoolConn, sqlx::Error> {
         let conn = match conn {
@@ -183,7 +174,7 @@ impl Pool {
 
     /// The most connections open at once (the readers' and the writers').
     pub(crate) fn max(&self) -> u32 {
-        self.0.max + u32::from(self.0.own_writer)
+        self.0.max + 1
     }
 }
 
@@ -214,7 +205,7 @@ pub(crate) struct PoolConn {
     conn: Option<SqliteConnection>,
     pool: Arc<Inner>,
     close: bool,
-    turn: Option<OwnedMutexGuard<Option<SqliteConnection>>>,
+    turn: Option<Turn>,
     /// A readers' connection's place in the pool; none for the writers' own connection.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -354,15 +345,9 @@ mod tests {
         let options = SqliteConnectOptions::from_str(&url)
             .unwrap()
             .create_if_missing(true);
-        Pool::connect(
-            options,
-            max,
-            idle,
-            Writes::OwnConnection,
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap()
+        Pool::connect(options, max, idle, Duration::from_secs(1))
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
@@ -516,37 +501,6 @@ mod tests {
         let got: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         assert_eq!(got, [1, 2, 3, 4, 5]);
         assert_eq!(pool.size(), 2, "one reader, the writer");
-    }
-
-    #[tokio::test]
-    async fn an_in_memory_database_writes_on_its_one_connection() {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
-        let pool = Pool::connect(
-            options,
-            1,
-            None,
-            Writes::SharedConnections,
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
-        sqlx::query("create table t (n integer)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let mut writer = pool.acquire_writer().await.unwrap();
-        sqlx::query("insert into t (n) values (7)")
-            .execute(&mut *writer)
-            .await
-            .unwrap();
-        drop(writer);
-        let n: i64 = sqlx::query("select n from t")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(n, 7);
-        assert_eq!((pool.size(), pool.max()), (1, 1));
     }
 
     #[tokio::test]
