@@ -2,6 +2,7 @@
 
 use portcullis_core::code::AuthorizationCode;
 use portcullis_core::refresh::RefreshFamily;
+use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::session::Session;
 use portcullis_core::user::User;
@@ -33,6 +34,17 @@ pub(super) async fn find_session(
 ) -> StoreResult<Option<Session>> {
     let row = fetch_optional(&this.pool, &sql::find_session(token_hash)).await?;
     row.as_ref().map(session_from_row).transpose()
+}
+
+pub(super) async fn find_session_with_grant(
+    this: &PgStore,
+    token_hash: &TokenHash,
+    client_id: &str,
+    audience: Option<&str>,
+) -> StoreResult<Option<(Session, Option<Scope>)>> {
+    let find = sql::session_with_grant(token_hash, client_id, audience);
+    let row = fetch_optional(&this.pool, &find).await?;
+    row.as_ref().map(sql::session_and_grant).transpose()
 }
 
 pub(super) async fn insert_code(

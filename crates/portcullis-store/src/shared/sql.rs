@@ -1,20 +1,24 @@
 //! The statements of the hot paths (both backends): the reads and writes of a returning
 //! user's authorization, its code exchange, a refresh and a userinfo request. Each backend
 //! runs them its own way (`hot.rs`): PostgreSQL through sqlx, SQLite on the calling thread.
-//! Parameters are `$N`, and each statement's appear in the order of their numbers.
+//! Parameters are `$N`: the N-th value, wherever it appears.
 
 use std::sync::LazyLock;
 
 use portcullis_core::code::AuthorizationCode;
 use portcullis_core::refresh::RefreshFamily;
+use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
+use portcullis_core::session::Session;
 use portcullis_core::user::User;
 use time::OffsetDateTime;
 
 use super::refresh::family_from_row;
-use super::rows::{Columns, USER_COLUMNS, code_from_row, joined_user, ts, user_from_row};
+use super::rows::{
+    Columns, USER_COLUMNS, code_from_row, joined_user, session_from_row, ts, user_from_row,
+};
 use super::script::{Statement, Value};
-use crate::{StoreResult, TakenCode, TokenUser};
+use crate::{StoreResult, TakenCode, TokenUser, unavailable};
 
 /// The session of a cookie (read with `session_from_row`).
 pub(super) fn find_session(token_hash: &TokenHash) -> Statement<'_> {
@@ -22,6 +26,34 @@ pub(super) fn find_session(token_hash: &TokenHash) -> Statement<'_> {
         "select * from sessions where token_hash = $1",
         vec![Value::Text(token_hash.as_str())],
     )
+}
+
+/// The session of a cookie and the scope its user granted a client for an audience (`""`
+/// for none): read by [`session_and_grant`].
+pub(super) fn session_with_grant<'a>(
+    token_hash: &'a TokenHash,
+    client_id: &'a str,
+    audience: Option<&'a str>,
+) -> Statement<'a> {
+    Statement::new(
+        "select s.*, g.scope as granted_scope from sessions s
+         left join grants g on g.user_id = s.user_id and g.client_id = $2 and g.audience = $3
+         where s.token_hash = $1",
+        vec![
+            Value::Text(token_hash.as_str()),
+            Value::Text(client_id),
+            Value::Text(audience.unwrap_or_default()),
+        ],
+    )
+}
+
+/// What [`session_with_grant`] read.
+pub(super) fn session_and_grant<R: Columns>(row: &R) -> StoreResult<(Session, Option<Scope>)> {
+    let granted = row
+        .opt_text("granted_scope")?
+        .map(|s| Scope::parse(&s).map_err(unavailable))
+        .transpose()?;
+    Ok((session_from_row(row)?, granted))
 }
 
 /// Stores a code.

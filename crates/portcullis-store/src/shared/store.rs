@@ -27,8 +27,7 @@ use crate::{
     TakenCode, TokenUser, map_err, unavailable,
 };
 use rows::{
-    client_from_row, find_one, grant_from_row, json, resource_server_from_row, session_from_row,
-    ts, user_from_row,
+    client_from_row, find_one, grant_from_row, json, resource_server_from_row, ts, user_from_row,
 };
 
 /// Rows per `insert into logs` statement: 7 parameters each, far below every backend's
@@ -331,25 +330,7 @@ impl Store for This {
         client_id: &str,
         audience: Option<&str>,
     ) -> StoreResult<Option<(Session, Option<Scope>)>> {
-        let row = sqlx::query(
-            "select s.*, g.scope as granted_scope from sessions s
-             left join grants g on g.user_id = s.user_id and g.client_id = $2 and g.audience = $3
-             where s.token_hash = $1",
-        )
-        .bind(token_hash.as_str())
-        .bind(client_id)
-        .bind(audience.unwrap_or_default())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let granted = row
-            .get::<Option<&str>, _>("granted_scope")
-            .map(|s| Scope::parse(s).map_err(unavailable))
-            .transpose()?;
-        Ok(Some((session_from_row(&row)?, granted)))
+        super::hot::find_session_with_grant(self, token_hash, client_id, audience).await
     }
 
     async fn record_session_client(

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_core::code::AuthorizationCode;
 use portcullis_core::refresh::RefreshFamily;
+use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::session::Session;
 use portcullis_core::user::User;
@@ -259,6 +260,18 @@ pub(super) async fn find_session(
     let find = sql::find_session(token_hash);
     this.direct
         .read(|c| query_row(c, &find, |row| session_from_row(row)))
+        .await
+}
+
+pub(super) async fn find_session_with_grant(
+    this: &SqliteStore,
+    token_hash: &TokenHash,
+    client_id: &str,
+    audience: Option<&str>,
+) -> StoreResult<Option<(Session, Option<Scope>)>> {
+    let find = sql::session_with_grant(token_hash, client_id, audience);
+    this.direct
+        .read(|c| query_row(c, &find, |row| sql::session_and_grant(row)))
         .await
 }
 
