@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use super::refresh::{self, PRESENTED};
 use super::rows::session_from_row;
 use super::script::{Statement, Value};
-use super::{Conn, PgStore, begin, lock_token_family, run_script, sql};
+use super::tx::TxConn;
+use super::{Conn, PgStore, begin, lock, lock_token_family, run_script, sql};
 use crate::{RefreshExchange, RefreshOutcome, StoreResult, TakenCode, TokenUser, map_err};
 
 /// Runs `statement` and returns its row, if any.
@@ -80,6 +81,50 @@ pub(super) async fn find_refresh_family_with_user(
     row.as_ref().map(sql::family_and_user).transpose()
 }
 
+/// In one transaction that holds the lock of the user's families of the client and of each
+/// family it revokes.
+pub(super) async fn create_refresh_family(
+    this: &PgStore,
+    family: &RefreshFamily,
+    token_hash: &TokenHash,
+    access_token: (&str, OffsetDateTime),
+) -> StoreResult<()> {
+    // An error before `finished` leaves the transaction to `TxConn`, which rolls it back.
+    let mut tx = begin(this).await?;
+    lock(&mut tx, &families_key(family)).await?;
+    let excess = refresh::excess(family);
+    let mut args = PgArguments::default();
+    excess.bind_into(&mut args)?;
+    let ids: Vec<String> = sqlx::query_scalar_with(excess.sql, args)
+        .fetch_all(&mut *tx as &mut Conn)
+        .await
+        .map_err(map_err)?;
+    for id in &ids {
+        lock(&mut tx, &refresh::family_key(id)).await?;
+    }
+    run_script(
+        &mut tx,
+        &refresh::creation(family, token_hash, access_token, &ids)?,
+    )
+    .await?;
+    commit(tx).await
+}
+
+/// The lock key of a user's families of one client.
+fn families_key(family: &RefreshFamily) -> String {
+    format!("families:{}:{}", family.user_id, family.client_id)
+}
+
+/// Commits `tx`.
+async fn commit(mut tx: TxConn<()>) -> StoreResult<()> {
+    sqlx::query("commit")
+        .execute(&mut *tx as &mut Conn)
+        .await
+        .map_err(map_err)?;
+    tx.finished();
+    Ok(())
+}
+
 /// In one transaction that holds the family's lock: the presented token's row, the
 /// decision, its writes.
 pub(super) async fn exchange_refresh_token(
@@ -93,11 +138,7 @@ pub(super) async fn exchange_refresh_token(
     let row = fetch_optional(&mut *tx as &mut Conn, &presented).await?;
     let (outcome, writes) = refresh::decide(row.as_ref(), exchange)?;
     run_script(&mut tx, &writes).await?;
-    sqlx::query("commit")
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    tx.finished();
+    commit(tx).await?;
     Ok(outcome)
 }
 

@@ -30,7 +30,7 @@ pub(super) fn family_from_row<R: Columns>(row: &R) -> StoreResult<RefreshFamily>
 }
 
 /// The lock key of a family.
-fn family_key(family_id: &str) -> String {
+pub(super) fn family_key(family_id: &str) -> String {
     format!("family:{family_id}")
 }
 
@@ -98,62 +98,60 @@ fn insert_token<'a>(
     )
 }
 
-pub(super) async fn create(
-    c: &mut Conn,
-    family: &RefreshFamily,
-    token_hash: &TokenHash,
-    access_token: (&str, OffsetDateTime),
-) -> StoreResult<()> {
-    let now = family.created_at;
-    lock(
-        c,
-        &format!("families:{}:{}", family.user_id, family.client_id),
-    )
-    .await?;
-    // Auth0: at most 200 active refresh tokens per user and client; the oldest go.
-    // (`rowid` orders families made in the same second: SQLite's own, PostgreSQL's an
-    // identity column of that name.)
-    let excess = sqlx::query(
+/// The families of `family`'s user and client that creating it takes past Auth0's limit of
+/// active refresh tokens per user and client (at most 200; the oldest go), read in the
+/// transaction that creates it, which holds the lock of the user's families of the client
+/// (PostgreSQL: `families_key`; SQLite: `BEGIN IMMEDIATE`). (`rowid` orders
+/// families made in the same second: SQLite's own, PostgreSQL's an identity column of that
+/// name.)
+pub(super) fn excess(family: &RefreshFamily) -> Statement<'_> {
+    Statement::new(
         "select id from refresh_families
          where user_id = $1 and client_id = $2 and revoked_at is null and (expires_at is null or expires_at > $3)
          order by created_at desc, rowid desc limit $4 offset $5",
-    )
-    .bind(&family.user_id)
-    .bind(&family.client_id)
-    .bind(ts(now))
-    .bind(i64::MAX)
-    .bind(refresh::MAX_ACTIVE_PER_USER_AND_CLIENT - 1)
-    .fetch_all(&mut *c)
-    .await
-    .map_err(map_err)?;
-    for row in excess {
-        revoke_family(c, row.get::<&str, _>(0), "limit", now).await?;
-    }
-    sqlx::query(
-        "insert into refresh_families (id, client_id, user_id, audience, scope, session_id, auth_time, policy,
-           current_generation, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
-    )
-    .bind(&family.id)
-    .bind(&family.client_id)
-    .bind(&family.user_id)
-    .bind(&family.audience)
-    .bind(family.scope.to_string())
-    .bind(&family.session_id)
-    .bind(ts(family.auth_time))
-    .bind(json(&family.policy)?)
-    .bind(ts(now))
-    .bind(family.policy.absolute_expiry(now).map(ts))
-    .execute(&mut *c)
-    .await
-    .map_err(map_err)?;
-    script::run(
-        c,
-        &[
-            insert_token(token_hash, family, 0, now),
-            record_access_token(&family.id, access_token),
+        vec![
+            Value::Text(&family.user_id),
+            Value::Text(&family.client_id),
+            Value::Int(ts(family.created_at)),
+            Value::Int(i64::MAX),
+            Value::Int(refresh::MAX_ACTIVE_PER_USER_AND_CLIENT - 1),
         ],
     )
-    .await
+}
+
+/// The statements that revoke the families `excess` found (whose locks the transaction
+/// holds) and create `family` with its first token (generation 0), recording the access
+/// token minted with it.
+pub(super) fn creation<'a>(
+    family: &'a RefreshFamily,
+    token_hash: &'a TokenHash,
+    access_token: (&'a str, OffsetDateTime),
+    excess: &[String],
+) -> StoreResult<Vec<Statement<'a>>> {
+    let now = family.created_at;
+    let mut statements: Vec<Statement<'a>> = excess
+        .iter()
+        .flat_map(|id| revocation(id, "limit", now))
+        .collect();
+    statements.push(Statement::new(
+        "insert into refresh_families (id, client_id, user_id, audience, scope, session_id, auth_time, policy,
+           current_generation, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
+        vec![
+            Value::Text(&family.id),
+            Value::Text(&family.client_id),
+            Value::Text(&family.user_id),
+            Value::OptText(family.audience.as_deref()),
+            Value::Owned(family.scope.to_string()),
+            Value::Text(&family.session_id),
+            Value::Int(ts(family.auth_time)),
+            Value::Owned(json(&family.policy)?),
+            Value::Int(ts(now)),
+            Value::OptInt(family.policy.absolute_expiry(now).map(ts)),
+        ],
+    ));
+    statements.push(insert_token(token_hash, family, 0, now));
+    statements.push(record_access_token(&family.id, access_token));
+    Ok(statements)
 }
 
 pub(super) async fn find_family(

@@ -467,10 +467,7 @@ impl Store for This {
         token_hash: &TokenHash,
         access_token: (&str, OffsetDateTime),
     ) -> StoreResult<()> {
-        in_transaction(self, async |c| {
-            refresh::create(c, family, token_hash, access_token).await
-        })
-        .await
+        super::hot::create_refresh_family(self, family, token_hash, access_token).await
     }
 
     async fn find_refresh_family_with_user(

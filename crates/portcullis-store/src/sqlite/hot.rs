@@ -225,31 +225,53 @@ fn execute(conn: &Connection, statement: &Statement<'_>) -> Attempt<()> {
 fn query_row<T>(
     conn: &Connection,
     statement: &Statement<'_>,
-    read: impl FnOnce(&rusqlite::Row<'_>) -> StoreResult<T>,
+    read: impl FnOnce(&Named<'_, '_>) -> StoreResult<T>,
 ) -> Attempt<Option<T>> {
     let mut prepared = prepare(conn, statement)?;
     let mut rows = prepared.raw_query();
     match rows.next()? {
-        Some(row) => Ok(Some(read(row)?)),
+        Some(row) => {
+            let names = row.as_ref().column_names();
+            Ok(Some(read(&Named { row, names })?))
+        }
         None => Ok(None),
     }
 }
 
-impl Columns for rusqlite::Row<'_> {
+/// A row read by its columns' names, which are fetched once for the row: rusqlite's own
+/// lookup by name asks SQLite for every column's name at each lookup (a code's redemption
+/// reads 28 of its 31 columns).
+struct Named<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    names: Vec<&'r str>,
+}
+
+impl Named<'_, '_> {
+    fn get<T: rusqlite::types::FromSql>(&self, column: &str) -> StoreResult<T> {
+        let index = self
+            .names
+            .iter()
+            .position(|name| *name == column)
+            .ok_or_else(|| StoreError::Unavailable(format!("no column {column}").into()))?;
+        self.row.get(index).map_err(unavailable)
+    }
+}
+
+impl Columns for Named<'_, '_> {
     fn text(&self, column: &str) -> StoreResult<String> {
-        self.get(column).map_err(unavailable)
+        self.get(column)
     }
     fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
-        self.get(column).map_err(unavailable)
+        self.get(column)
     }
     fn int(&self, column: &str) -> StoreResult<i64> {
-        self.get(column).map_err(unavailable)
+        self.get(column)
     }
     fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
-        self.get(column).map_err(unavailable)
+        self.get(column)
     }
     fn flag(&self, column: &str) -> StoreResult<bool> {
-        self.get(column).map_err(unavailable)
+        self.get(column)
     }
 }
 
@@ -317,6 +339,36 @@ pub(super) async fn find_refresh_family_with_user(
         .await
 }
 
+/// In one transaction (`BEGIN IMMEDIATE`, which excludes every other writer: the locks
+/// `refresh.rs` requires): the families past the limit, their revocation and the new one.
+pub(super) async fn create_refresh_family(
+    this: &SqliteStore,
+    family: &RefreshFamily,
+    token_hash: &TokenHash,
+    access_token: (&str, OffsetDateTime),
+) -> StoreResult<()> {
+    let excess = refresh::excess(family);
+    this.direct
+        .write(this, |c| {
+            // Rolled back when dropped before its commit.
+            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+            let mut ids = Vec::new();
+            {
+                let mut prepared = prepare(&tx, &excess)?;
+                let mut rows = prepared.raw_query();
+                while let Some(row) = rows.next()? {
+                    ids.push(row.get::<_, String>(0)?);
+                }
+            }
+            for write in &refresh::creation(family, token_hash, access_token, &ids)? {
+                execute(&tx, write)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+}
+
 /// In one transaction (`BEGIN IMMEDIATE`, which excludes every other writer, so the
 /// family is locked as `refresh.rs` requires): the presented token's row, the decision,
 /// its writes.
@@ -332,7 +384,7 @@ pub(super) async fn exchange_refresh_token(
             let decided = query_row(&tx, &presented, |row| refresh::decide(Some(row), exchange))?;
             let (outcome, writes) = match decided {
                 Some(decided) => decided,
-                None => refresh::decide::<rusqlite::Row<'_>>(None, exchange)?,
+                None => refresh::decide::<Named<'_, '_>>(None, exchange)?,
             };
             for write in &writes {
                 execute(&tx, write)?;
