@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the hot paths: JWT signing per algorithm, token hashing, password
+//! Micro-benchmarks of the hot paths: JWT signing and verification per algorithm, token hashing, password
 //! verification at the default Argon2id cost, the authorization request parser and its two
 //! validation stages, and the store's code and refresh-token operations on SQLite (a file,
 //! WAL, as served).
@@ -85,6 +85,19 @@ fn signing(c: &mut Criterion) {
     for alg in SigningAlg::ALL {
         group.bench_with_input(BenchmarkId::from_parameter(alg.as_str()), &alg, |b, alg| {
             b.iter(|| keys.sign(*alg, black_box(&claims)).unwrap())
+        });
+    }
+    group.finish();
+    // What userinfo and every API call through `verify` pay per access token.
+    let mut group = c.benchmark_group("verify a JWT");
+    let (issuer, audience) = (&claims["iss"], &claims["aud"][0]);
+    let (Some(issuer), Some(audience)) = (issuer.as_str(), audience.as_str()) else {
+        unreachable!("access_claims has both")
+    };
+    for alg in SigningAlg::ALL {
+        let token = keys.sign(alg, &claims).unwrap();
+        group.bench_with_input(BenchmarkId::from_parameter(alg.as_str()), &token, |b, t| {
+            b.iter(|| keys.verify(black_box(t), issuer, audience, now()).unwrap())
         });
     }
     group.finish();
