@@ -31,6 +31,7 @@ use portcullis_core::user::User;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
+use super::pool::Pool;
 use super::refresh::{self, PRESENTED};
 use super::rows::{Columns, session_from_row};
 use super::script::{Statement, Value};
@@ -105,10 +106,10 @@ impl Direct {
     /// while SQLite is busy.
     async fn write<T>(
         &self,
-        store: &SqliteStore,
+        pool: &Pool,
         mut write: impl FnMut(&Connection) -> Attempt<T>,
     ) -> StoreResult<T> {
-        let _turn = store.pool.turn().await.map_err(crate::map_err)?;
+        let _turn = pool.turn().await.map_err(crate::map_err)?;
         retry(|| {
             let mut writer = lock(&self.writer);
             let conn = match writer.take() {
@@ -240,7 +241,7 @@ fn query_row<T>(
 
 /// A row read by its columns' names, which are fetched once for the row: rusqlite's own
 /// lookup by name asks SQLite for every column's name at each lookup (a code's redemption
-/// reads 28 of its 31 columns).
+/// reads 27 of the 33 columns it returns).
 struct Named<'r, 's> {
     row: &'r rusqlite::Row<'s>,
     names: Vec<&'r str>,
@@ -304,7 +305,7 @@ pub(super) async fn insert_code(
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     let insert = sql::insert_code(code_hash, code, now);
-    this.direct.write(this, |c| execute(c, &insert)).await
+    this.direct.write(&this.pool, |c| execute(c, &insert)).await
 }
 
 pub(super) async fn take_code(
@@ -317,7 +318,7 @@ pub(super) async fn take_code(
     let take = sql::take_code(code_hash, now, access_token, refresh_family_id);
     let redemption = sql::code_redemption(code_hash);
     this.direct
-        .write(this, |c| {
+        .write(&this.pool, |c| {
             match query_row(c, &take, |row| sql::taken(row))? {
                 Some(taken) => Ok(taken),
                 None => {
@@ -349,7 +350,7 @@ pub(super) async fn create_refresh_family(
 ) -> StoreResult<()> {
     let excess = refresh::excess(family);
     this.direct
-        .write(this, |c| {
+        .write(&this.pool, |c| {
             // Rolled back when dropped before its commit.
             let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
             let mut ids = Vec::new();
@@ -378,7 +379,7 @@ pub(super) async fn exchange_refresh_token(
 ) -> StoreResult<RefreshOutcome> {
     let presented = Statement::new(PRESENTED, vec![Value::Text(exchange.token_hash.as_str())]);
     this.direct
-        .write(this, |c| {
+        .write(&this.pool, |c| {
             // Rolled back when dropped before its commit.
             let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
             let decided = query_row(&tx, &presented, |row| refresh::decide(Some(row), exchange))?;
