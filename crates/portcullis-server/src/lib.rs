@@ -31,7 +31,7 @@ use crate::config::{MasterKeySource, Settings};
 use crate::crypto::{MasterKey, NodeSecrets};
 use crate::keys::SigningKeys;
 use crate::password::PasswordHasher;
-use crate::state::{AppState, Clock};
+use crate::state::{AppState, Clock, State};
 use crate::views::Views;
 
 /// What start-up has to tell the operator (printed by the binary).
@@ -89,7 +89,7 @@ pub async fn build(
     let demo = settings.demo;
     let limits = settings.rate_limits;
     let tenant_file = settings.tenant.clone();
-    let mut state = AppState {
+    let mut state = AppState::new(State {
         settings: Arc::new(settings),
         issuer: Arc::from(issuer),
         store: store.clone(),
@@ -109,7 +109,7 @@ pub async fn build(
         metrics: Arc::new(metrics::Metrics::new().context("metrics registry")?),
         tenant_cache: Arc::default(),
         recorded_session_clients: Arc::default(),
-    };
+    });
     if let Some(path) = tenant_file {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read tenant file {}", path.display()))?;
@@ -151,7 +151,8 @@ pub async fn build(
         ));
     }
     if demo {
-        state.playground = seed::load(&state, &master).await?.map(Arc::new);
+        let playground = seed::load(&state, &master).await?.map(Arc::new);
+        state.setup().playground = playground;
     }
     Ok((state, report))
 }

@@ -55,9 +55,34 @@ impl Clock for ManualClock {
     }
 }
 
-/// Everything a request may need. Cheap to clone.
+/// Everything a request may need: one reference-counted [`State`], so a clone (axum
+/// makes several per request) is one counter, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<State>);
+
+impl AppState {
+    /// Shares `state`.
+    pub fn new(state: State) -> Self {
+        Self(Arc::new(state))
+    }
+
+    /// The state to change, while it is being set up: this one if nothing shares it yet,
+    /// else a copy of it that this handle then holds.
+    pub fn setup(&mut self) -> &mut State {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+#[derive(Clone)]
+pub struct State {
     /// Validated settings.
     pub settings: Arc<Settings>,
     /// The issuer: the public URL with a trailing slash.
