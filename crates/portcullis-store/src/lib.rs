@@ -4,8 +4,9 @@
 //! backend; each backend supplies its connection setup, migrations and locking.
 //!
 //! Stores *domain* types from `portcullis-core`. Single-use records (codes) are consumed
-//! by one atomic statement, so a code can never be redeemed twice. Every sqlx error is
-//! mapped to [`StoreError`] here.
+//! by one atomic statement, so a code can never be redeemed twice. Every driver error is
+//! mapped to [`StoreError`]: sqlx's here, rusqlite's (SQLite's hot paths) in
+//! `src/sqlite/hot.rs`.
 
 // Deliberate: `src/shared/` is compiled once per backend module, with that backend's types.
 #![allow(clippy::duplicate_mod)]

@@ -5,7 +5,7 @@
 //! Unless the transaction was finished (committed or rolled back), it is rolled back on the
 //! runtime before the connection goes back, and what the backend holds (SQLite: this
 //! process's writer turn) is held until then. Closing the connection instead would also
-//! roll back, but would lose an in-memory SQLite database with it.
+//! roll back, but costs a new connection; it is the fallback when there is no runtime.
 
 use super::{Conn, PoolConn};
 
