@@ -9,9 +9,9 @@ use portcullis_core::user::User;
 use sqlx::postgres::{PgArguments, PgRow};
 use time::OffsetDateTime;
 
-use super::refresh::{self, PRESENTED};
+use super::refresh;
 use super::rows::session_from_row;
-use super::script::{Statement, Value};
+use super::script::Statement;
 use super::tx::TxConn;
 use super::{Conn, PgStore, begin, lock, lock_token_family, run_script, sql};
 use crate::{RefreshExchange, RefreshOutcome, StoreResult, TakenCode, TokenUser, map_err};
@@ -134,7 +134,7 @@ pub(super) async fn exchange_refresh_token(
     // An error before `finished` leaves the transaction to `TxConn`, which rolls it back.
     let mut tx = begin(this).await?;
     lock_token_family(&mut tx, exchange.token_hash).await?;
-    let presented = Statement::new(PRESENTED, vec![Value::Text(exchange.token_hash.as_str())]);
+    let presented = refresh::presented(exchange.token_hash);
     let row = fetch_optional(&mut *tx as &mut Conn, &presented).await?;
     let (outcome, writes) = refresh::decide(row.as_ref(), exchange)?;
     run_script(&mut tx, &writes).await?;

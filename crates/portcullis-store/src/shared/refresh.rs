@@ -167,11 +167,16 @@ pub(super) async fn find_family(
 }
 
 /// The presented refresh token's row with its family's: what an exchange decides on, read
-/// in its transaction (`$1` the token's hash).
-pub(super) const PRESENTED: &str = "select f.*, t.generation as t_generation, t.used_at as t_used_at, t.idle_expires_at as t_idle_expires_at
-     from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = $1";
+/// in its transaction.
+pub(super) fn presented(token_hash: &TokenHash) -> Statement<'_> {
+    Statement::new(
+        "select f.*, t.generation as t_generation, t.used_at as t_used_at, t.idle_expires_at as t_idle_expires_at
+         from refresh_tokens t join refresh_families f on f.id = t.family_id where t.token_hash = $1",
+        vec![Value::Text(token_hash.as_str())],
+    )
+}
 
-/// Decides an exchange on the row [`PRESENTED`] read in a transaction that holds the
+/// Decides an exchange on the row [`presented`] read in a transaction that holds the
 /// family's lock, and returns the outcome with the statements that apply it, for the
 /// caller to run before it commits. A detected reuse revokes the family.
 pub(super) fn decide<'a, R: Columns>(

@@ -32,7 +32,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 use time::OffsetDateTime;
 
 use super::pool::Pool;
-use super::refresh::{self, PRESENTED};
+use super::refresh;
 use super::rows::{Columns, session_from_row};
 use super::script::{Statement, Value};
 use super::{BUSY_TIMEOUT, SqliteStore, sql};
@@ -316,12 +316,13 @@ pub(super) async fn take_code(
     refresh_family_id: &str,
 ) -> StoreResult<TakenCode> {
     let take = sql::take_code(code_hash, now, access_token, refresh_family_id);
-    let redemption = sql::code_redemption(code_hash);
     this.direct
         .write(&this.pool, |c| {
             match query_row(c, &take, |row| sql::taken(row))? {
                 Some(taken) => Ok(taken),
                 None => {
+                    // Only when the code was not taken: a replay, or no such code.
+                    let redemption = sql::code_redemption(code_hash);
                     let used = query_row(c, &redemption, |row| sql::redeemed(Some(row)))?;
                     Ok(used.unwrap_or(TakenCode::Unknown))
                 }
@@ -377,7 +378,7 @@ pub(super) async fn exchange_refresh_token(
     this: &SqliteStore,
     exchange: &RefreshExchange<'_>,
 ) -> StoreResult<RefreshOutcome> {
-    let presented = Statement::new(PRESENTED, vec![Value::Text(exchange.token_hash.as_str())]);
+    let presented = refresh::presented(exchange.token_hash);
     this.direct
         .write(&this.pool, |c| {
             // Rolled back when dropped before its commit.
