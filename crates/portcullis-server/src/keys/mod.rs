@@ -29,6 +29,9 @@ use time::OffsetDateTime;
 
 use crate::crypto::MasterKey;
 
+mod verified;
+use verified::{Outcome, Verified};
+
 const SEAL_PURPOSE: &str = "signing key";
 
 /// Key loading and signing failures.
@@ -119,6 +122,9 @@ struct KeySet {
     /// The public JWK set, serialised once per load: every JWKS request sends these bytes.
     jwks_json: Bytes,
     verifiers: HashMap<String, (Algorithm, DecodingKey)>,
+    /// Tokens these keys verified (`verified.rs`); kept by a reload that publishes the
+    /// same keys.
+    verified: Arc<Verified>,
 }
 
 /// The signing keys in use. The set is swapped whole on reload or rotation, so a request
@@ -222,8 +228,17 @@ impl SigningKeys {
 
     /// Reloads from the store: how a node learns of a rotation made elsewhere.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), KeyError> {
-        let set = load(store, &self.master).await?;
-        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        let mut set = load(store, &self.master).await?;
+        let mut slot = self.set.write().unwrap_or_else(|p| p.into_inner());
+        let same_keys = slot.verifiers.len() == set.verifiers.len()
+            && set
+                .verifiers
+                .keys()
+                .all(|kid| slot.verifiers.contains_key(kid));
+        if same_keys {
+            set.verified = slot.verified.clone();
+        }
+        *slot = Arc::new(set);
         Ok(())
     }
 
@@ -330,24 +345,38 @@ impl SigningKeys {
         Ok(jws)
     }
 
-    /// Verifies a JWT this server issued: a published `kid` and its algorithm, the issuer, an
-    /// audience among `audiences`, and `exp` against `now` (the clock, not the system).
+    /// Verifies a JWT this server issued: a published `kid` and its algorithm, the issuer, the
+    /// audience, and `exp` against `now` (the clock, not the system). A token these keys
+    /// verified before for the same issuer and audience is not verified again, but its `exp`
+    /// is checked each time (`verified.rs`).
     pub fn verify(
         &self,
         token: &str,
         issuer: &str,
         audience: &str,
         now: OffsetDateTime,
-    ) -> Result<Map<String, Value>, VerifyError> {
-        let claims = self.decode(token, issuer, Some(audience))?;
-        let exp = claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| VerifyError::Invalid("exp".into()))?;
-        if now.unix_timestamp() >= exp {
+    ) -> Result<Arc<Map<String, Value>>, VerifyError> {
+        let set = self.set();
+        let key = verified::Key::new(issuer, audience, token);
+        let (outcome, new) = match set.verified.get(&key) {
+            Some(remembered) => (remembered, false),
+            None => {
+                let claims = set.decode(token, issuer, Some(audience))?;
+                let exp = claims
+                    .get("exp")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| VerifyError::Invalid("exp".into()))?;
+                let claims = Arc::new(claims);
+                (Outcome { claims, exp }, true)
+            }
+        };
+        if now.unix_timestamp() >= outcome.exp {
             return Err(VerifyError::Expired);
         }
-        Ok(claims)
+        if new {
+            set.verified.insert(key, outcome.clone());
+        }
+        Ok(outcome.claims)
     }
 
     /// Verifies signature and issuer of a token this server issued, whatever its audience
@@ -357,9 +386,11 @@ impl SigningKeys {
         token: &str,
         issuer: &str,
     ) -> Result<Map<String, Value>, VerifyError> {
-        self.decode(token, issuer, None)
+        self.set().decode(token, issuer, None)
     }
+}
 
+impl KeySet {
     /// Signature (a known `kid`, with its algorithm), issuer and, when given, audience. Expiry is left to
     /// the caller, who has the clock.
     fn decode(
@@ -373,8 +404,7 @@ impl SigningKeys {
         let kid = header
             .kid
             .ok_or_else(|| VerifyError::Invalid("no kid".into()))?;
-        let set = self.set();
-        let (alg, key) = set
+        let (alg, key) = self
             .verifiers
             .get(&kid)
             .ok_or_else(|| VerifyError::Invalid("unknown kid".into()))?;
@@ -453,6 +483,7 @@ async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError>
         current,
         jwks_json,
         verifiers,
+        verified: Arc::default(),
     })
 }
 
@@ -584,22 +615,23 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn rsa_signings_take_turns_one_per_core() {
+    const START: OffsetDateTime = time::macros::datetime!(2026-11-21 0:00 UTC);
+
+    async fn keys() -> (portcullis_store::SqliteStore, SigningKeys) {
         let store = portcullis_store::SqliteStore::connect("sqlite::memory:")
             .await
             .unwrap();
         store.migrate().await.unwrap();
         let master = Arc::new(MasterKey::derive("keys-test-master-key-0123456789abcdef").unwrap());
-        let keys = Arc::new(
-            SigningKeys::load_or_create(
-                &store,
-                master,
-                time::macros::datetime!(2026-11-21 0:00 UTC),
-            )
+        let keys = SigningKeys::load_or_create(&store, master, START)
             .await
-            .unwrap(),
-        );
+            .unwrap();
+        (store, keys)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rsa_signings_take_turns_one_per_core() {
+        let keys = Arc::new(keys().await.1);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let signings = (0..cores * 4).map(|_| {
@@ -627,5 +659,54 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(in_place.id(), std::thread::current().id());
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_still_checked_for_expiry_audience_and_key() {
+        let (store, keys) = keys().await;
+        let iss = "https://issuer.test/";
+        let exp = START.unix_timestamp() + 60;
+        let claims = json!({"iss": iss, "aud": "api", "sub": "auth0|u1", "exp": exp});
+        let Value::Object(claims) = claims else {
+            unreachable!()
+        };
+        let token = keys.sign(SigningAlg::ES256, &claims).unwrap();
+
+        let first = keys.verify(&token, iss, "api", START).unwrap();
+        let again = keys.verify(&token, iss, "api", START).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second presentation is remembered"
+        );
+        assert!(matches!(
+            keys.verify(&token, iss, "api", START + time::Duration::seconds(60)),
+            Err(VerifyError::Expired)
+        ));
+        assert!(matches!(
+            keys.verify(&token, iss, "other-api", START),
+            Err(VerifyError::Invalid(_))
+        ));
+        assert!(matches!(
+            keys.verify(&token, "https://other.test/", "api", START),
+            Err(VerifyError::Invalid(_))
+        ));
+        // A reload that publishes the same keys keeps what they verified.
+        keys.reload(&store).await.unwrap();
+        let reloaded = keys.verify(&token, iss, "api", START).unwrap();
+        assert!(Arc::ptr_eq(&first, &reloaded));
+
+        // Two rotations, the second after the longest token lifetime, retire the key that
+        // signed it: the token is refused, remembered or not (its clock here is the start).
+        keys.rotate(&store, START).await.unwrap();
+        assert!(keys.verify(&token, iss, "api", START).is_ok());
+        let later = START
+            + time::Duration::seconds(
+                portcullis_core::resource_server::ResourceServer::MAX_TOKEN_LIFETIME + 1,
+            );
+        keys.rotate(&store, later).await.unwrap();
+        assert!(matches!(
+            keys.verify(&token, iss, "api", START),
+            Err(VerifyError::Invalid(_))
+        ));
     }
 }
