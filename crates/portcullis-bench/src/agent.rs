@@ -149,10 +149,10 @@ impl Agent {
             .userinfo_endpoint
             .as_ref()
             .context("the discovery document has no userinfo_endpoint")?;
-        let json = self
+        let claims: UserinfoClaims = self
             .get_json(url, Some(&format!("Bearer {access_token}")), "userinfo")
             .await?;
-        match json.get("sub").and_then(|s| s.as_str()) {
+        match claims.sub {
             Some(sub) if !sub.is_empty() => Ok(()),
             _ => bail!("the userinfo response has no sub"),
         }
@@ -160,10 +160,10 @@ impl Agent {
 
     /// GET the JWK Set: 200 and a non-empty `keys` array.
     pub async fn jwks(&self) -> anyhow::Result<()> {
-        let json = self
+        let set: JwkSet = self
             .get_json(&self.provider.discovery.jwks_uri, None, "jwks_uri")
             .await?;
-        match json.get("keys").and_then(|k| k.as_array()) {
+        match set.keys {
             Some(keys) if !keys.is_empty() => Ok(()),
             _ => bail!("the JWK Set has no keys"),
         }
@@ -388,12 +388,14 @@ impl Agent {
             .with_context(|| format!("the token response ({grant}) is not JSON"))
     }
 
-    async fn get_json(
+    /// GET a JSON document: 200, a JSON content type, and a body that reads as `T` (which
+    /// names only the members a check needs: the rest is skipped, not built).
+    async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &url::Url,
         authorization: Option<&str>,
         what: &str,
-    ) -> anyhow::Result<serde_json::Value> {
+    ) -> anyhow::Result<T> {
         let mut request = self
             .http
             .get(url.clone())
@@ -425,6 +427,19 @@ impl Agent {
         }
         serde_json::from_slice(&body).with_context(|| format!("{what} is not valid JSON"))
     }
+}
+
+/// What the userinfo check reads of the response: `sub` (a JSON object is required).
+#[derive(serde::Deserialize)]
+struct UserinfoClaims {
+    sub: Option<String>,
+}
+
+/// What the JWKS check reads of the response: how many keys there are (their members are
+/// skipped).
+#[derive(serde::Deserialize)]
+struct JwkSet {
+    keys: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 /// A client for one worker: keep-alive, no redirects, no cookie store (jars are ours).
