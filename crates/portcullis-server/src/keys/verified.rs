@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use aws_lc_rs::digest;
 use serde_json::{Map, Value};
 
-/// Tokens per generation: at most twice this many are remembered (about 1 KiB each).
+/// Tokens per generation: at most twice this many are remembered (each as a 32-byte key
+/// and the token's claims).
 pub(super) const GENERATION: usize = 1024;
 
 /// What a remembered token verified to: its claims and its `exp`.
