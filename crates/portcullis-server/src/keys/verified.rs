@@ -9,9 +9,9 @@
 //! Expiry is not remembered as an outcome: the caller checks `exp` against its clock on
 //! every presentation, remembered or not.
 //!
-//! Only successes are remembered, under the SHA-256 of issuer, audience and token (so
-//! nothing of the token itself is kept; finding a token that collides with a remembered
-//! one is finding a SHA-256 collision). The memory is bounded: two generations of at most
+//! Only successes are remembered: the token's claims, under the SHA-256 of issuer, audience
+//! and token (so the token itself is not kept, and a token that passes for a remembered one
+//! is a SHA-256 collision). The memory is bounded: two generations of at most
 //! [`GENERATION`] tokens each; when the current one is full it becomes the previous one and
 //! the old previous one is forgotten, and a token found in the previous generation moves
 //! back to the current one. A token presented often stays; one seen once leaves after two
