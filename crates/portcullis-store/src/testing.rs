@@ -35,7 +35,7 @@ pub async fn fresh_postgres_schema() -> Option<String> {
     let mut conn = PgConnection::connect_with(&options)
         .await
         .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL ({POSTGRES_URL_VAR}): {e}"));
-    sqlx::query(&format!("create schema {schema}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("create schema {schema}")))
         .execute(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("cannot create schema {schema}: {e}"));

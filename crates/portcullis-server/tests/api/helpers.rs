@@ -275,11 +275,12 @@ impl TestApp {
             .unwrap();
             let mut bytes = Vec::new();
             for table in tables {
-                let rows: Vec<String> =
-                    sqlx::query_scalar(&format!("select t::text from {table} t"))
-                        .fetch_all(&db)
-                        .await
-                        .unwrap();
+                let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "select t::text from {table} t"
+                )))
+                .fetch_all(&db)
+                .await
+                .unwrap();
                 bytes.extend(rows.concat().into_bytes());
             }
             return bytes;
@@ -297,7 +298,7 @@ impl TestApp {
     }
 
     /// Runs one SQL statement on the app's database, behind the server's back.
-    pub async fn execute_sql(&self, sql: &str) {
+    pub async fn execute_sql(&self, sql: &'static str) {
         if self.on_postgres() {
             sqlx::query(sql)
                 .execute(&self.postgres().await)

@@ -89,7 +89,7 @@ pub(super) async fn save_client(
 }
 
 /// Runs a `delete … where key = ?`; `NotFound` when no row had that key.
-async fn delete_one(pool: &super::Pool, sql: &str, key: &str) -> StoreResult<()> {
+async fn delete_one(pool: &super::Pool, sql: &'static str, key: &str) -> StoreResult<()> {
     let done = sqlx::query(sql)
         .bind(key)
         .execute(pool)
@@ -182,10 +182,10 @@ pub(super) async fn list_client_grants(
     offset: i64,
     limit: i64,
 ) -> StoreResult<(Vec<ClientGrant>, i64)> {
-    let filter = "($1 is null or client_id = $1) and ($2 is null or audience = $2)";
-    let rows = sqlx::query(&format!(
-        "select * from client_grants where {filter} order by client_id, audience limit $3 offset $4"
-    ))
+    let rows = sqlx::query(
+        "select * from client_grants where ($1 is null or client_id = $1) and ($2 is null or audience = $2)
+         order by client_id, audience limit $3 offset $4",
+    )
     .bind(client_id)
     .bind(audience)
     .bind(limit)
@@ -193,9 +193,9 @@ pub(super) async fn list_client_grants(
     .fetch_all(pool)
     .await
     .map_err(map_err)?;
-    let total: i64 = sqlx::query(&format!(
-        "select count(*) from client_grants where {filter}"
-    ))
+    let total: i64 = sqlx::query(
+        "select count(*) from client_grants where ($1 is null or client_id = $1) and ($2 is null or audience = $2)",
+    )
     .bind(client_id)
     .bind(audience)
     .fetch_one(pool)

@@ -419,7 +419,7 @@ pub(super) fn grant_from_row(r: &DbRow) -> StoreResult<ClientGrant> {
 /// Runs a `select … where key = ?` that matches at most one row, and maps that row.
 pub(super) async fn find_one<T>(
     pool: &super::Pool,
-    sql: &str,
+    sql: &'static str,
     key: &str,
     from_row: fn(&DbRow) -> StoreResult<T>,
 ) -> StoreResult<Option<T>> {

@@ -34,7 +34,7 @@ impl<'a> Statement<'a> {
     /// Adds this statement's values to `args`.
     pub(super) fn bind_into(
         &self,
-        args: &mut <Db as sqlx::Database>::Arguments<'a>,
+        args: &mut <Db as sqlx::Database>::Arguments,
     ) -> StoreResult<()> {
         for value in &self.values {
             match value {

@@ -90,7 +90,12 @@ where
 impl Store for This {
     async fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        MIGRATOR.run_direct(&mut *conn).await.map_err(unavailable)
+        // `run_direct`, not `run`: `run`'s `Acquire` bound is "not general enough" inside
+        // `async_trait`'s boxed future (sqlx says so where it defines `run_direct`).
+        MIGRATOR
+            .run_direct(None, &mut *conn, false)
+            .await
+            .map_err(unavailable)
     }
 
     async fn ping(&self) -> StoreResult<()> {

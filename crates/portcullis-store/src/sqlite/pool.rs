@@ -27,8 +27,10 @@ use std::time::{Duration, Instant};
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteQueryResult, SqliteRow, SqliteStatement};
-use sqlx::{ConnectOptions, Describe, Either, Execute, Executor, Sqlite, SqliteConnection};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteQueryResult, SqliteRow, SqliteStatement,
+};
+use sqlx::{ConnectOptions, Describe, Either, Execute, Executor, SqlStr, Sqlite, SqliteConnection};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 /// A pool of SQLite connections. Cheap to clone.
@@ -288,7 +290,8 @@ impl<'p> Executor<'p> for &'_ Pool {
         // The results are gathered while the connection is held: no query here returns
         // more than a page of rows.
         futures_util::stream::once(async move {
-            let mut conn = pool.acquire_for(query.sql()).await?;
+            let query = Parts::of(query)?;
+            let mut conn = pool.acquire_for(query.sql.as_str()).await?;
             conn.fetch_many(query).try_collect::<Vec<_>>().await
         })
         .map_ok(|all| futures_util::stream::iter(all.into_iter().map(Ok)))
@@ -305,28 +308,71 @@ impl<'p> Executor<'p> for &'_ Pool {
     {
         let pool = self.clone();
         Box::pin(async move {
-            pool.acquire_for(query.sql())
+            let query = Parts::of(query)?;
+            pool.acquire_for(query.sql.as_str())
                 .await?
                 .fetch_optional(query)
                 .await
         })
     }
 
-    fn prepare_with<'e, 'q: 'e>(
+    fn prepare_with<'e>(
         self,
-        sql: &'q str,
+        sql: SqlStr,
         parameters: &'e [sqlx::sqlite::SqliteTypeInfo],
-    ) -> BoxFuture<'e, Result<SqliteStatement<'q>, sqlx::Error>> {
+    ) -> BoxFuture<'e, Result<SqliteStatement, sqlx::Error>>
+    where
+        'p: 'e,
+    {
         let pool = self.clone();
         Box::pin(async move { pool.acquire().await?.prepare_with(sql, parameters).await })
     }
 
-    fn describe<'e, 'q: 'e>(
-        self,
-        sql: &'q str,
-    ) -> BoxFuture<'e, Result<Describe<Sqlite>, sqlx::Error>> {
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<Describe<Sqlite>, sqlx::Error>>
+    where
+        'p: 'e,
+    {
         let pool = self.clone();
         Box::pin(async move { pool.acquire().await?.describe(sql).await })
+    }
+}
+
+/// A query taken apart, so that its SQL can pick the connection before it runs
+/// (`Execute::sql` consumes the query). A prepared statement's cache is not kept: nothing
+/// prepares statements on the pool.
+struct Parts {
+    sql: SqlStr,
+    arguments: Option<SqliteArguments>,
+    persistent: bool,
+}
+
+impl Parts {
+    fn of<'q>(mut query: impl Execute<'q, Sqlite>) -> Result<Self, sqlx::Error> {
+        let persistent = query.persistent();
+        let arguments = query.take_arguments().map_err(sqlx::Error::Encode)?;
+        Ok(Self {
+            sql: query.sql(),
+            arguments,
+            persistent,
+        })
+    }
+}
+
+impl Execute<'_, Sqlite> for Parts {
+    fn sql(self) -> SqlStr {
+        self.sql
+    }
+
+    fn statement(&self) -> Option<&SqliteStatement> {
+        None
+    }
+
+    fn take_arguments(&mut self) -> Result<Option<SqliteArguments>, sqlx::error::BoxDynError> {
+        Ok(self.arguments.take())
+    }
+
+    fn persistent(&self) -> bool {
+        self.persistent
     }
 }
 
