@@ -10,8 +10,8 @@
 //!   [`retry`] waits on the runtime, up to the store's busy timeout, then runs the whole
 //!   operation again. A busy operation changed nothing (a transaction is rolled back).
 //! - Nothing here syncs to disk: a commit appends to the WAL (`synchronous = NORMAL`), and
-//!   the checkpoints, with their fsyncs, run on sqlx's writers' connection in the
-//!   background (`mod.rs`); `wal_autocheckpoint` is off here as there.
+//!   the checkpoints, with their fsyncs, run on sqlx's connections in the background
+//!   (`mod.rs`); `wal_autocheckpoint` is off here as there.
 //! - Writes run in this process's writers' turn (`Pool::turn`), on one connection, so
 //!   they never race this process's other writes for SQLite's lock.
 //!

@@ -108,15 +108,18 @@ impl SqliteStore {
 }
 
 /// Every [`CHECKPOINT_EVERY`], until the pool is dropped: copies the WAL into the database
-/// and waits for the WAL's readers to finish, so the next write starts the WAL afresh. It
-/// takes the writers' turn, so this process's writes wait for it in order rather than in
-/// SQLite's busy handler; reads go on meanwhile.
+/// and waits for the WAL's readers to finish, so the next write starts the WAL afresh.
 ///
-/// The whole checkpoint stays in the turn, though writes wait for its copy and fsyncs (54–68
-/// ms every 500 ms in ES256 refresh at C=32 on machine H, docs/performance.md). A passive
-/// step outside the turn, tried, would run a checkpoint while this process commits, which is
-/// the condition of SQLite's WAL-reset bug (versions 3.7.0 to 3.51.2): a checkpoint that
-/// misses a commit which restarted the WAL can corrupt the database.
+/// In two steps. A passive checkpoint on a readers' connection copies the WAL and syncs it
+/// while this process's writes go on; then a restarting one, in the writers' turn, copies
+/// what they wrote meanwhile, so this process's writes wait for it in order rather than in
+/// SQLite's busy handler. Done all in the turn, writes waited for the whole copy and its
+/// fsyncs: 54–68 ms every 500 ms in ES256 refresh at C=32 on machine H, against 7–15 ms
+/// for the second step alone (docs/performance.md). Reads go on throughout.
+///
+/// The passive step runs a checkpoint while this process commits: the condition of SQLite's
+/// WAL-reset bug, which can corrupt the database, in versions 3.7.0 to 3.51.2. The bundled
+/// SQLite is 3.51.3 or later (`tests::the_sqlite_in_the_binary_has_the_wal_reset_fix`).
 fn checkpoint_in_background(pool: &Pool) {
     let pool = pool.downgrade();
     tokio::spawn(async move {
@@ -129,9 +132,16 @@ fn checkpoint_in_background(pool: &Pool) {
                 return;
             };
             let checkpoint = async {
-                let mut conn = pool.acquire_writer().await?;
+                // Writes go on meanwhile: this copies what the WAL holds and syncs it.
+                let mut reader = pool.acquire().await?;
+                sqlx::query("pragma wal_checkpoint(PASSIVE)")
+                    .execute(&mut *reader)
+                    .await?;
+                drop(reader);
+                // In the writers' turn: what was written since, and the WAL starts afresh.
+                let mut writer = pool.acquire_writer().await?;
                 sqlx::query("pragma wal_checkpoint(RESTART)")
-                    .execute(&mut *conn)
+                    .execute(&mut *writer)
                     .await
             };
             if let Err(e) = checkpoint.await {
