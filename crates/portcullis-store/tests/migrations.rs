@@ -25,7 +25,7 @@ fn migration_names(backend: &str) -> Vec<String> {
 #[test]
 fn both_backends_have_the_same_migrations() {
     let sqlite = migration_names("sqlite");
-    assert!(sqlite.len() >= 11, "{sqlite:?}");
+    assert!(sqlite.len() >= 12, "{sqlite:?}");
     assert_eq!(sqlite, migration_names("postgres"));
 }
 
@@ -113,4 +113,76 @@ async fn both_backends_migrate_to_the_same_tables_columns_and_indexes() {
     let pg = sorted(postgres_schema(&pg_url).await);
     assert!(sqlite.len() >= 15, "{sqlite:?}");
     assert_eq!(sqlite, pg);
+}
+
+/// Migration 12 rebuilds SQLite's `refresh_tokens` and `family_access_tokens` as WITHOUT
+/// ROWID tables: what a database held before it is there after it, and the families still
+/// own their tokens (deleting one deletes them).
+#[tokio::test]
+async fn sqlite_tokens_survive_their_tables_rebuilt_without_rowid() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let migrator = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    migrator.run_to(11, &mut conn).await.unwrap();
+    sqlx::query(
+        "insert into refresh_families (id, client_id, user_id, scope, session_id, auth_time, policy, created_at)
+           values ('fam', 'app', 'user', 'openid offline_access', 'sess', 1, '{}', 1);
+         insert into refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at, used_at)
+           values ('old', 'fam', 0, 1, 100, 2), ('new', 'fam', 1, 2, 200, null);
+         insert into family_access_tokens (jti, family_id, expires_at) values ('jti', 'fam', 300);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    type Token = (String, String, i64, i64, Option<i64>, Option<i64>);
+    let tokens: Vec<Token> = sqlx::query_as(
+        "select token_hash, family_id, generation, created_at, idle_expires_at, used_at
+         from refresh_tokens order by generation",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        tokens,
+        [
+            ("old".into(), "fam".into(), 0, 1, Some(100), Some(2)),
+            ("new".into(), "fam".into(), 1, 2, Some(200), None)
+        ]
+    );
+    let jtis: Vec<(String, String, i64)> =
+        sqlx::query_as("select jti, family_id, expires_at from family_access_tokens")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(jtis, [("jti".into(), "fam".into(), 300)]);
+    for table in ["refresh_tokens", "family_access_tokens"] {
+        let sql: String = sqlx::query_scalar("select sql from sqlite_master where name = $1")
+            .bind(table)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert!(sql.ends_with("without rowid"), "{table}: {sql}");
+    }
+    sqlx::query("pragma foreign_keys = on")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("delete from refresh_families where id = 'fam'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "select (select count(*) from refresh_tokens) + (select count(*) from family_access_tokens)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the family's tokens went with it");
 }
