@@ -10,11 +10,12 @@
 # build); the word `peer` instead of a directory runs the peer with the first DIR's load
 # generator. CONFIG is portcullis-rs256 (the default) or portcullis-es256. Knobs
 # (environment): DURATION (3), WARMUP (1), SERVER_CPUS (0), BENCH_CPUS (1), PORT, COUNTS=1
-# (adds the server's pwrite64 and pread64 per iteration, from perf). Prints one
-# tab-separated line per run; builds nothing.
+# (adds the server's pwrite64, pread64 and context switches per iteration, from perf).
+# Prints one tab-separated line per run, with what a signature cost the server in it;
+# builds nothing.
 set -euo pipefail
 
-[[ $# -ge 4 ]] || { sed -n '2,13p' "$0" >&2; exit 2; }
+[[ $# -ge 4 ]] || { sed -n '2,14p' "$0" >&2; exit 2; }
 rounds=$1 c=$2 scenarios=$3 builds=$4 config=${5:-portcullis-rs256}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -42,7 +43,7 @@ bin=$first
 # shellcheck source=bench/peer/lib.sh
 source "$here/lib.sh"
 
-printf 'build\tscenario\tround\tit/s\tserver CPU µs/it\tserver cores\tp99 ms\tpwrite64/it\tpread64/it\tidle MiB\tpeak MiB\n'
+printf 'build\tscenario\tround\tit/s\tserver CPU µs/it\tserver cores\tp99 ms\tpwrite64/it\tpread64/it\tswitches/it\tµs/signature\tidle MiB\tpeak MiB\n'
 out=$work/run.jsonl
 for r in $(seq 1 "$rounds"); do
   for s in $scenarios; do
@@ -66,6 +67,8 @@ for r in $(seq 1 "$rounds"); do
            (.p99_ms * 100 | floor / 100),
            (if .server_counts then (.server_counts.pwrite64 / $n * 10 | floor / 10) else "-" end),
            (if .server_counts then (.server_counts.pread64 / $n * 10 | floor / 10) else "-" end),
+           (if .server_counts then (.server_counts.sched_switch / $n * 10 | floor / 10) else "-" end),
+           (if .server_signatures > 0 then (.server_signing_cpu_s / .server_signatures * 1e6 * 10 | floor / 10) else "-" end),
            ($idle / 1024 * 10 | floor / 10), ($peak / 1024 * 10 | floor / 10)] | @tsv' "$out"
     done
   done

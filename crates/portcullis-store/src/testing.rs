@@ -44,3 +44,23 @@ pub async fn fresh_postgres_schema() -> Option<String> {
         "{base}{separator}options=-c%20search_path%3D{schema}"
     ))
 }
+
+/// An authorization code for client `c` and user `u`, issued at `now` for 60 seconds: what
+/// the store's tests insert and take.
+pub fn code(now: time::OffsetDateTime) -> portcullis_core::code::AuthorizationCode {
+    use portcullis_core::redirect_uri::RedirectUri;
+    use portcullis_core::scope::Scope;
+    portcullis_core::code::AuthorizationCode {
+        client_id: "c".into(),
+        user_id: "u".into(),
+        redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap_or_else(|e| panic!("{e}")),
+        redirect_uri_sent: true,
+        scope: Scope::parse("openid").unwrap_or_else(|e| panic!("{e}")),
+        audience: None,
+        nonce: Some("n".into()),
+        code_challenge: None,
+        session_id: "s".into(),
+        auth_time: now,
+        expires_at: now + time::Duration::seconds(60),
+    }
+}

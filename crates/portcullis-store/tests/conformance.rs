@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use portcullis_core::code::AuthorizationCode;
-use portcullis_core::redirect_uri::RedirectUri;
 use portcullis_core::resource_server::ResourceServer;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
@@ -103,19 +102,7 @@ fn user(email: &str) -> UserUpsert {
 }
 
 fn code() -> AuthorizationCode {
-    AuthorizationCode {
-        client_id: "c".into(),
-        user_id: "u".into(),
-        redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
-        redirect_uri_sent: true,
-        scope: Scope::parse("openid").unwrap(),
-        audience: None,
-        nonce: Some("n".into()),
-        code_challenge: None,
-        session_id: "s".into(),
-        auth_time: now(),
-        expires_at: now() + Duration::seconds(60),
-    }
+    portcullis_store::testing::code(now())
 }
 
 async fn a_code_is_taken_exactly_once_under_concurrency([store, other]: Nodes) {

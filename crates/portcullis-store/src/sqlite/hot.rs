@@ -12,15 +12,26 @@
 //! - Nothing here syncs to disk: a commit appends to the WAL (`synchronous = NORMAL`), and
 //!   the checkpoints, with their fsyncs, run on sqlx's connections in the background
 //!   (`mod.rs`); `wal_autocheckpoint` is off here as there.
-//! - Writes run in this process's writers' turn (`Pool::turn`), on one connection, so
+//! - Writes run in this process's writers' turn (`Pool::hot_turn`), on one connection, so
 //!   they never race this process's other writes for SQLite's lock.
+//! - Writes share their commit ([`HotWriter`]): the first opens a transaction
+//!   (`BEGIN IMMEDIATE`), and each runs in a savepoint of it, so a write that fails undoes
+//!   only its own changes. The transaction is committed once the runtime has run what else
+//!   was ready (a task spawned for it, behind them), or first by anyone else who takes the
+//!   turn (`Pool::turn`: sqlx's writers, the checkpoint). A write answers only once the
+//!   commit did: what it returns is on disk (in the WAL) and seen by every other
+//!   connection. Per commit SQLite takes and releases its locks (`fcntl`) and appends the
+//!   pages changed, so writes that commit together share both.
 //!
-//! An operation is one synchronous call: no `.await` falls between its `BEGIN` and its
-//! `COMMIT`, so a request dropped midway cannot leave a transaction open.
+//! A write's savepoint is one synchronous call: no `.await` falls between its `SAVEPOINT`
+//! and its `RELEASE`, and a request dropped while it waits for the commit leaves its
+//! write to be committed with the others.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use portcullis_core::code::AuthorizationCode;
 use portcullis_core::refresh::RefreshFamily;
@@ -28,7 +39,7 @@ use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::session::Session;
 use portcullis_core::user::User;
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use time::OffsetDateTime;
 
 use super::pool::Pool;
@@ -46,9 +57,27 @@ pub(super) struct Direct {
     /// Idle readers' connections. A read holds one for one synchronous call, so there are
     /// at most as many as the runtime has threads.
     readers: Mutex<Vec<Connection>>,
-    /// The writers' connection, used in this process's writers' turn only.
-    writer: Mutex<Option<Connection>>,
 }
+
+/// The hot paths' writers' connection and the transaction open on it, which the hot writes
+/// share until it is committed (see the module's documentation). It lives in the writers'
+/// turn (`pool::Writers`), so whoever holds the turn may commit it.
+#[derive(Default)]
+pub(crate) struct HotWriter {
+    conn: Option<Connection>,
+    open: Option<Batch>,
+    /// Commits made, for the tests.
+    #[cfg(test)]
+    commits: u64,
+}
+
+/// An open transaction: its writers wait for what its commit comes to (`None` until then;
+/// the channel closed if it never comes, e.g. the store was dropped).
+struct Batch {
+    outcome: watch::Sender<Option<Result<(), String>>>,
+}
+
+type Outcome = watch::Receiver<Option<Result<(), String>>>;
 
 impl std::fmt::Debug for Direct {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,7 +112,6 @@ impl Direct {
         Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
-            writer: Mutex::new(None),
         }
     }
 
@@ -102,25 +130,118 @@ impl Direct {
         .await
     }
 
-    /// Runs `write` on the writers' connection in this process's writers' turn, again
-    /// while SQLite is busy.
+    /// Runs `write` on the writers' connection in this process's writers' turn, in the
+    /// transaction open there (again while SQLite is busy), and answers once that
+    /// transaction is committed.
     async fn write<T>(
         &self,
         pool: &Pool,
         mut write: impl FnMut(&Connection) -> Attempt<T>,
     ) -> StoreResult<T> {
-        let _turn = pool.turn().await.map_err(crate::map_err)?;
-        retry(|| {
-            let mut writer = lock(&self.writer);
-            let conn = match writer.take() {
-                Some(conn) => conn,
-                None => open(&self.path)?,
-            };
-            let done = write(&conn);
-            *writer = Some(conn);
-            done
-        })
-        .await
+        let mut turn = pool.hot_turn().await.map_err(crate::map_err)?;
+        let (done, mut outcome) = retry(|| turn.hot.join(&self.path, pool, &mut write)).await?;
+        drop(turn);
+        let committed = outcome
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| StoreError::Unavailable("the store closed before the commit".into()))?;
+        match &*committed {
+            Some(Ok(())) => Ok(done),
+            Some(Err(e)) => Err(StoreError::Unavailable(e.clone().into())),
+            None => unreachable!("waited for Some"),
+        }
+    }
+}
+
+impl HotWriter {
+    /// Runs `write` in a savepoint of the open transaction (opened now if there is none,
+    /// with a task to commit it); answers what it returned and how to learn the commit's
+    /// outcome. A failed write's changes are undone, and the others' kept, unless SQLite
+    /// rolled the whole transaction back, whose writers then learn it.
+    fn join<T>(
+        &mut self,
+        path: &Path,
+        pool: &Pool,
+        write: &mut impl FnMut(&Connection) -> Attempt<T>,
+    ) -> Attempt<(T, Outcome)> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            none => none.insert(open(path)?),
+        };
+        let batch = match &mut self.open {
+            Some(batch) => batch,
+            none => {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                let committer = pool.clone();
+                tokio::spawn(async move {
+                    // Behind what else is ready, which may write too.
+                    tokio::task::yield_now().await;
+                    // Taking the turn commits (`Pool::turn`); it fails only after the turn
+                    // timeout, and the writers are waiting.
+                    while committer.turn().await.is_err() {}
+                });
+                none.insert(Batch {
+                    outcome: watch::channel(None).0,
+                })
+            }
+        };
+        let outcome = batch.outcome.subscribe();
+        conn.execute_batch("SAVEPOINT hot")?;
+        match write(conn) {
+            Ok(done) => match conn.execute_batch("RELEASE hot") {
+                Ok(()) => Ok((done, outcome)),
+                Err(e) => {
+                    self.abandon(&e);
+                    Err(e.into())
+                }
+            },
+            Err(failure) => {
+                let undone = if conn.is_autocommit() {
+                    Err(String::from("SQLite rolled the transaction back"))
+                } else {
+                    conn.execute_batch("ROLLBACK TO hot; RELEASE hot")
+                        .map_err(|e| e.to_string())
+                };
+                if let Err(why) = undone {
+                    self.abandon(&why);
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    /// Commits the open transaction, if there is one, and tells its writers the outcome.
+    pub(crate) fn commit(&mut self) {
+        let (Some(batch), Some(conn)) = (self.open.take(), &self.conn) else {
+            return;
+        };
+        let outcome = conn.execute_batch("COMMIT").map_err(|e| {
+            if !conn.is_autocommit() {
+                // Nothing of it is kept: its writers are told so.
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            format!("commit failed: {e}")
+        });
+        #[cfg(test)]
+        {
+            self.commits += 1;
+        }
+        batch.outcome.send_replace(Some(outcome));
+    }
+
+    /// Rolls the open transaction back, if SQLite has not, and tells its writers why.
+    fn abandon(&mut self, why: &dyn std::fmt::Display) {
+        let Some(batch) = self.open.take() else {
+            return;
+        };
+        if let Some(conn) = &self.conn
+            && !conn.is_autocommit()
+        {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        batch
+            .outcome
+            .send_replace(Some(Err(format!("the transaction was rolled back: {why}"))));
     }
 }
 
@@ -341,8 +462,9 @@ pub(super) async fn find_refresh_family_with_user(
         .await
 }
 
-/// In one transaction (`BEGIN IMMEDIATE`, which excludes every other writer: the locks
-/// `refresh.rs` requires): the families past the limit, their revocation and the new one.
+/// In one savepoint of the writers' transaction (`BEGIN IMMEDIATE`, which excludes every
+/// other writer: the locks `refresh.rs` requires): the families past the limit, their
+/// revocation and the new one.
 pub(super) async fn create_refresh_family(
     this: &SqliteStore,
     family: &RefreshFamily,
@@ -352,28 +474,25 @@ pub(super) async fn create_refresh_family(
     let excess = refresh::excess(family);
     this.direct
         .write(&this.pool, |c| {
-            // Rolled back when dropped before its commit.
-            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
             let mut ids = Vec::new();
             {
-                let mut prepared = prepare(&tx, &excess)?;
+                let mut prepared = prepare(c, &excess)?;
                 let mut rows = prepared.raw_query();
                 while let Some(row) = rows.next()? {
                     ids.push(row.get::<_, String>(0)?);
                 }
             }
             for write in &refresh::creation(family, token_hash, access_token, &ids)? {
-                execute(&tx, write)?;
+                execute(c, write)?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await
 }
 
-/// In one transaction (`BEGIN IMMEDIATE`, which excludes every other writer, so the
-/// family is locked as `refresh.rs` requires): the presented token's row, the decision,
-/// its writes.
+/// In one savepoint of the writers' transaction (`BEGIN IMMEDIATE`, which excludes every
+/// other writer, so the family is locked as `refresh.rs` requires): the presented token's
+/// row, the decision, its writes.
 pub(super) async fn exchange_refresh_token(
     this: &SqliteStore,
     exchange: &RefreshExchange<'_>,
@@ -381,17 +500,14 @@ pub(super) async fn exchange_refresh_token(
     let presented = refresh::presented(exchange.token_hash);
     this.direct
         .write(&this.pool, |c| {
-            // Rolled back when dropped before its commit.
-            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
-            let decided = query_row(&tx, &presented, |row| refresh::decide(Some(row), exchange))?;
+            let decided = query_row(c, &presented, |row| refresh::decide(Some(row), exchange))?;
             let (outcome, writes) = match decided {
                 Some(decided) => decided,
                 None => refresh::decide::<Named<'_, '_>>(None, exchange)?,
             };
             for write in &writes {
-                execute(&tx, write)?;
+                execute(c, write)?;
             }
-            tx.commit()?;
             Ok(outcome)
         })
         .await
@@ -415,6 +531,131 @@ mod tests {
 
     use super::*;
     use crate::Store;
+    async fn store_at(path: &Path) -> SqliteStore {
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    fn code() -> AuthorizationCode {
+        crate::testing::code(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Whether another connection (as another process would) sees the code `name`.
+    fn committed(path: &Path, name: &str) -> bool {
+        let other = Connection::open(path).unwrap();
+        other
+            .query_row(
+                "select count(*) from authorization_codes where code_hash = ?1",
+                [TokenHash::of(name).as_str()],
+                |row| row.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 1
+    }
+
+    /// Polls `future` once.
+    async fn poll_once<F: Future + ?Sized>(
+        mut future: std::pin::Pin<&mut F>,
+    ) -> std::task::Poll<F::Output> {
+        std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx))).await
+    }
+
+    async fn commits(store: &SqliteStore) -> u64 {
+        store.pool.hot_turn().await.unwrap().hot.commits
+    }
+
+    /// Writes ready at once share one commit, each answers only once its write is
+    /// committed, and a write that fails undoes only its own changes.
+    #[tokio::test(flavor = "current_thread")]
+    async fn writes_ready_together_share_a_commit_and_answer_once_it_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.db");
+        let store = store_at(&path).await;
+        let before = commits(&store).await;
+
+        // "a" twice: the second is a conflict, in the same transaction as the others.
+        let names = ["a", "b", "a", "c", "d", "e", "f", "g"];
+        let mut writes = tokio::task::JoinSet::new();
+        for (i, name) in names.into_iter().enumerate() {
+            let (store, path) = (store.clone(), path.clone());
+            writes.spawn(async move {
+                let now = OffsetDateTime::UNIX_EPOCH;
+                let done = store.insert_code(&TokenHash::of(name), &code(), now).await;
+                // Answered: then it is in the database for everyone.
+                let seen = committed(&path, name);
+                (i, done, seen)
+            });
+        }
+        let mut conflicts = 0;
+        while let Some(joined) = writes.join_next().await {
+            let (i, done, seen) = joined.unwrap();
+            match done {
+                Ok(()) => assert!(seen, "write {i} answered before its commit"),
+                Err(StoreError::Conflict { .. }) => conflicts += 1,
+                Err(e) => panic!("write {i}: {e:?}"),
+            }
+        }
+        assert_eq!(conflicts, 1);
+        for name in ["a", "b", "c", "d", "e", "f", "g"] {
+            assert!(committed(&path, name), "{name} was lost");
+        }
+        let made = commits(&store).await - before;
+        assert!(
+            made < 7,
+            "{made} commits for 7 writes ready at once: they did not share"
+        );
+    }
+
+    /// A write whose request is dropped while it waits for the commit is committed all
+    /// the same, and no transaction is left open to hold other processes' writes up.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_dropped_while_it_waits_is_committed_and_leaves_no_transaction_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dropped.db");
+        let store = store_at(&path).await;
+
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let (hash, code) = (TokenHash::of("dropped"), code());
+        let mut write = store.insert_code(&hash, &code, now);
+        // The first poll runs the write and then waits for the commit.
+        assert!(poll_once(write.as_mut()).await.is_pending());
+        drop(write);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+
+        assert!(committed(&path, "dropped"));
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("begin immediate; commit")
+            .expect("the write lock is free");
+    }
+
+    /// Whoever else takes the writers' turn (sqlx's writers, the checkpoint) commits the
+    /// hot writes' open transaction first: SQLite's write lock is free for what it writes.
+    #[tokio::test(flavor = "current_thread")]
+    async fn taking_the_turn_commits_the_open_transaction_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("turn.db");
+        let store = store_at(&path).await;
+
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let (hash, code) = (TokenHash::of("waiting"), code());
+        let mut write = store.insert_code(&hash, &code, now);
+        assert!(poll_once(write.as_mut()).await.is_pending());
+        assert!(
+            !committed(&path, "waiting"),
+            "committed before its turn came"
+        );
+
+        let turn = store.pool.turn().await.unwrap();
+        assert!(committed(&path, "waiting"));
+        drop(turn);
+        write.await.unwrap();
+    }
 
     /// Another process's write lock: the hot paths wait for it on the runtime, which runs
     /// everything else meanwhile (here one thread: a wait in SQLite's busy handler would

@@ -17,7 +17,8 @@
 //!   idle; and in WAL mode a connection empties its page cache whenever another one has
 //!   written, so a writer that is always the same keeps its cache. The readers' connections
 //!   are the other `max`. The hot paths write on a connection of their own (`hot.rs`), in
-//!   the same turn ([`Pool::turn`]).
+//!   the same turn ([`Pool::hot_turn`]), where they share one open transaction
+//!   (`hot.rs`); whoever else takes the turn commits that transaction first.
 //! - Write transactions are `TxConn`'s business (`src/shared/tx.rs`), as on PostgreSQL.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -33,6 +34,8 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Describe, Either, Execute, Executor, SqlStr, Sqlite, SqliteConnection};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
+use super::hot::HotWriter;
+
 /// A pool of SQLite connections. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Pool(Arc<Inner>);
@@ -45,9 +48,8 @@ struct Inner {
     /// Idle connections, the most recently used last.
     idle: Mutex<Vec<(SqliteConnection, Instant)>>,
     open: AtomicU32,
-    /// The writers' turn, with the connection they write on (`None` before the first write
-    /// and after one was closed).
-    writer: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
+    /// The writers' turn, with the connections they write on.
+    writer: Arc<tokio::sync::Mutex<Writers>>,
     /// How long a writer waits for its turn before giving up, as SQLite's busy timeout.
     turn_timeout: Duration,
 }
@@ -62,7 +64,16 @@ impl std::fmt::Debug for Pool {
 }
 
 /// This process's writers' turn, held until dropped.
-pub(crate) type Turn = OwnedMutexGuard<Option<SqliteConnection>>;
+pub(crate) type Turn = OwnedMutexGuard<Writers>;
+
+/// What the writers' turn guards: the connections this process writes on.
+#[derive(Default)]
+pub(crate) struct Writers {
+    /// sqlx's (`None` before the first write and after one was closed).
+    conn: Option<SqliteConnection>,
+    /// The hot paths', with the transaction they share while it is open.
+    pub(crate) hot: HotWriter,
+}
 
 impl Pool {
     /// A pool of at most `max` readers' connections opened with `options`, and the
@@ -82,7 +93,7 @@ impl Pool {
             permits: Arc::new(Semaphore::new(max as usize)),
             idle: Mutex::new(Vec::new()),
             open: AtomicU32::new(0),
-            writer: Arc::new(tokio::sync::Mutex::new(None)),
+            writer: Arc::new(tokio::sync::Mutex::new(Writers::default())),
             turn_timeout,
         }));
         drop(pool.acquire().await?);
@@ -94,14 +105,23 @@ impl Pool {
     /// timeout.
     pub(crate) async fn acquire_writer(&self) -> Result<PoolConn, sqlx::Error> {
         let mut turn = self.turn().await?;
-        let conn = turn.take();
+        let conn = turn.conn.take();
         self.hand_out(conn, Some(turn), None).await
     }
 
-    /// This process's writers' turn, for writes on a connection other than the pool's
-    /// (`hot.rs`): they take turns with the pool's, in the order they asked. Fails with
+    /// This process's writers' turn, with the hot paths' open transaction committed (and
+    /// its writers told): what follows in the turn writes alone. Fails with
     /// `PoolTimedOut` after the turn timeout.
     pub(crate) async fn turn(&self) -> Result<Turn, sqlx::Error> {
+        let mut turn = self.hot_turn().await?;
+        turn.hot.commit();
+        Ok(turn)
+    }
+
+    /// This process's writers' turn as it is, for the hot paths (`hot.rs`), which join
+    /// their open transaction: they take turns with the pool's writers, in the order they
+    /// asked. Fails with `PoolTimedOut` after the turn timeout.
+    pub(crate) async fn hot_turn(&self) -> Result<Turn, sqlx::Error> {
         let lock = self.0.writer.clone().lock_owned();
         tokio::time::timeout(self.0.turn_timeout, lock)
             .await
@@ -228,7 +248,7 @@ impl Drop for PoolConn {
             drop(conn);
             self.pool.forget(1);
         } else if let (Some(turn), None) = (&mut self.turn, &self._permit) {
-            **turn = Some(conn);
+            turn.conn = Some(conn);
         } else {
             self.pool.idle().push((conn, Instant::now()));
         }
