@@ -71,6 +71,37 @@ pub(crate) struct HotWriter {
     commits: u64,
 }
 
+/// A write's savepoint in the open transaction: undone when dropped before it is released
+/// (the write failed, or panicked), or, if that fails, the whole transaction with it, whose
+/// commit then fails for every writer in it.
+struct Savepoint<'c>(&'c Connection);
+
+impl<'c> Savepoint<'c> {
+    fn open(conn: &'c Connection) -> rusqlite::Result<Self> {
+        conn.execute_batch("SAVEPOINT hot")?;
+        Ok(Self(conn))
+    }
+
+    fn release(self) -> rusqlite::Result<()> {
+        let conn = self.0;
+        std::mem::forget(self);
+        conn.execute_batch("RELEASE hot")
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit()
+            && self
+                .0
+                .execute_batch("ROLLBACK TO hot; RELEASE hot")
+                .is_err()
+        {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 /// An open transaction: its writers wait for what its commit comes to (`None` until then;
 /// the channel closed if it never comes, e.g. the store was dropped).
 struct Batch {
@@ -148,7 +179,7 @@ impl Direct {
         match &*committed {
             Some(Ok(())) => Ok(done),
             Some(Err(e)) => Err(StoreError::Unavailable(e.clone().into())),
-            None => unreachable!("waited for Some"),
+            None => Err(StoreError::Unavailable("no commit".into())),
         }
     }
 }
@@ -186,9 +217,9 @@ impl HotWriter {
             }
         };
         let outcome = batch.outcome.subscribe();
-        conn.execute_batch("SAVEPOINT hot")?;
+        let savepoint = Savepoint::open(conn)?;
         match write(conn) {
-            Ok(done) => match conn.execute_batch("RELEASE hot") {
+            Ok(done) => match savepoint.release() {
                 Ok(()) => Ok((done, outcome)),
                 Err(e) => {
                     self.abandon(&e);
@@ -196,14 +227,9 @@ impl HotWriter {
                 }
             },
             Err(failure) => {
-                let undone = if conn.is_autocommit() {
-                    Err(String::from("SQLite rolled the transaction back"))
-                } else {
-                    conn.execute_batch("ROLLBACK TO hot; RELEASE hot")
-                        .map_err(|e| e.to_string())
-                };
-                if let Err(why) = undone {
-                    self.abandon(&why);
+                drop(savepoint);
+                if conn.is_autocommit() {
+                    self.abandon(&"a write failed and its savepoint could not be undone alone");
                 }
                 Err(failure)
             }
