@@ -133,8 +133,9 @@ pub struct SigningKeys {
     master: Arc<MasterKey>,
     set: RwLock<Arc<KeySet>>,
     stats: SigningStats,
-    /// The RSA signings that may run at once (`signing`, [`rsa_turns`]).
-    rsa_turns: Arc<tokio::sync::Semaphore>,
+    /// The RSA signings that may run at once on blocking threads (`signing`,
+    /// [`rsa_turns`]); none on one core, where they run in place.
+    rsa_turns: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Why [`SigningKeys::signing`] did not run its closure to the end.
@@ -220,9 +221,8 @@ impl SigningKeys {
             master,
             set: RwLock::new(Arc::new(set)),
             stats: SigningStats::default(),
-            rsa_turns: Arc::new(tokio::sync::Semaphore::new(rsa_turns(
-                std::thread::available_parallelism().map_or(1, usize::from),
-            ))),
+            rsa_turns: rsa_turns(std::thread::available_parallelism().map_or(1, usize::from))
+                .map(|turns| Arc::new(tokio::sync::Semaphore::new(turns))),
         })
     }
 
@@ -292,9 +292,11 @@ impl SigningKeys {
     }
 
     /// Runs `sign`, which signs tokens with `algs`, where it costs least: on a blocking thread
-    /// when one of them is RSA (hundreds of µs a signature: too long to hold up the other
-    /// requests of a runtime thread), in place otherwise, since an elliptic-curve signature
-    /// (20–45 µs) costs less than the two thread switches of the hand-off.
+    /// when one of them is RSA and there is more than one core (hundreds of µs a signature:
+    /// too long to hold up the other requests of a runtime thread that another core could
+    /// run), in place otherwise. An elliptic-curve signature (20–45 µs) costs less than the
+    /// two thread switches of the hand-off; on one core the hand-off buys nothing, since the
+    /// signing thread and the runtime's share the one core ([`rsa_turns`]).
     ///
     /// At most [`rsa_turns`] RSA signings run at once; the others wait their turn here, as
     /// tasks. Without the limit every token request waiting to sign held a blocking thread
@@ -306,11 +308,14 @@ impl SigningKeys {
         algs: &[SigningAlg],
         sign: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, SigningError> {
-        if !algs.iter().any(|alg| alg.is_rsa()) {
-            return Ok(sign());
-        }
-        let turn = self
+        let Some(turns) = self
             .rsa_turns
+            .as_ref()
+            .filter(|_| algs.iter().any(|alg| alg.is_rsa()))
+        else {
+            return Ok(sign());
+        };
+        let turn = turns
             .clone()
             .acquire_owned()
             .await
@@ -487,17 +492,20 @@ async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError>
     })
 }
 
-/// How many RSA signings may run at once on `cores` cores: one on one core, two per core
-/// on more.
+/// How many RSA signings may run at once on blocking threads on `cores` cores: none on one
+/// core, where they run in place on the runtime's thread, and two per core on more.
 ///
-/// On one core a second signing thread only takes time slices from the runtime's thread
-/// (p99 rose with two, at the same throughput). On two, one per core left a core idle for
+/// On one core a signing thread can only take time slices from the runtime's thread: the
+/// hand-off there cost 3.4 context switches per sso iteration instead of 0.2–0.5, and
+/// signing in place made 4–16 % more RS256 iterations at C=8 (docs/performance.md, "RSA
+/// signatures in place on one core (machine K)"). On two, one per core left a core idle for
 /// 13–15 % of a run while signings waited for their turn (a signing thread handed its work
 /// waits to be scheduled, and may be on the busy core); with two per core the server used
 /// 1.52–1.68 cores instead of 1.42–1.51, and made 4–14 % more sso and 8–25 % more refresh
-/// iterations (docs/performance.md, "Signing turns on two cores (machine H)").
-fn rsa_turns(cores: usize) -> usize {
-    if cores <= 1 { 1 } else { 2 * cores }
+/// iterations (docs/performance.md, "Signing turns on two cores (machine H)"); signing in
+/// place there made fewer.
+fn rsa_turns(cores: usize) -> Option<usize> {
+    (cores > 1).then_some(2 * cores)
 }
 
 fn algorithm(alg: SigningAlg) -> Algorithm {
@@ -644,8 +652,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rsa_signings_take_turns() {
-        let keys = Arc::new(keys().await.1);
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        // As on two cores, whatever this machine has.
+        let (cores, mut keys) = (2, keys().await.1);
+        keys.rsa_turns = rsa_turns(cores).map(|turns| Arc::new(tokio::sync::Semaphore::new(turns)));
+        let keys = Arc::new(keys);
         let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let signings = (0..cores * 4).map(|_| {
             let (keys, running, most) = (keys.clone(), running.clone(), most.clone());
@@ -665,13 +675,34 @@ mod tests {
         for signing in signings.collect::<Vec<_>>() {
             signing.await.unwrap();
         }
-        assert_eq!(most.load(Ordering::SeqCst), rsa_turns(cores));
+        assert_eq!(Some(most.load(Ordering::SeqCst)), rsa_turns(cores));
         // Elliptic-curve signing runs in place, without a turn.
         let in_place = keys
             .signing(&[SigningAlg::ES256], std::thread::current)
             .await
             .unwrap();
         assert_eq!(in_place.id(), std::thread::current().id());
+    }
+
+    #[tokio::test]
+    async fn rsa_signs_in_place_on_one_core_and_on_a_blocking_thread_on_more() {
+        let mut keys = keys().await.1;
+        for cores in [1, 2] {
+            keys.rsa_turns =
+                rsa_turns(cores).map(|turns| Arc::new(tokio::sync::Semaphore::new(turns)));
+            let signer = keys
+                .signing(
+                    &[SigningAlg::ES256, SigningAlg::RS256],
+                    std::thread::current,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                signer.id() == std::thread::current().id(),
+                cores == 1,
+                "{cores} core(s)"
+            );
+        }
     }
 
     #[tokio::test]
