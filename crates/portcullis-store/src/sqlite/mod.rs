@@ -54,6 +54,12 @@ fn max_connections(pool: &Pool) -> u32 {
 /// since the last one (at a thousand returning-user logins or refreshes a second, 10–20 MB).
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
+/// At most this many passive passes before the checkpoint's step in the writers' turn
+/// ([`checkpoint_in_background`]); they stop once a pass finds fewer than [`FEW_FRAMES`] new
+/// frames to copy.
+const PASSIVE_PASSES: usize = 4;
+const FEW_FRAMES: i64 = 256;
+
 /// How long a writer of this process waits for its turn, and for another process's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -110,12 +116,15 @@ impl SqliteStore {
 /// Every [`CHECKPOINT_EVERY`], until the pool is dropped: copies the WAL into the database
 /// and waits for the WAL's readers to finish, so the next write starts the WAL afresh.
 ///
-/// In two steps. A passive checkpoint on a readers' connection copies the WAL and syncs it
-/// while this process's writes go on; then a restarting one, in the writers' turn, copies
+/// In two steps. Passive checkpoints on a readers' connection copy the WAL and sync it
+/// while this process's writes go on, each pass what was written during the one before,
+/// until a pass finds little to copy; then a restarting one, in the writers' turn, copies
 /// what they wrote meanwhile, so this process's writes wait for it in order rather than in
 /// SQLite's busy handler. Done all in the turn, writes waited for the whole copy and its
 /// fsyncs: 54–68 ms every 500 ms in ES256 refresh at C=32 on machine H, against 7–15 ms
-/// for the second step alone (docs/performance.md). Reads go on throughout.
+/// for the second step alone. With the passes until little is left, the step in the turn
+/// took 2.2–2.5 ms (median) instead of 6.4 on machine K, in RS256 refresh at C=8
+/// (docs/performance.md, "The checkpoint's passes (machine K)"). Reads go on throughout.
 ///
 /// The passive step runs a checkpoint while this process commits: the condition of SQLite's
 /// WAL-reset bug, which can corrupt the database, in versions 3.7.0 to 3.51.2. The bundled
@@ -132,11 +141,20 @@ fn checkpoint_in_background(pool: &Pool) {
                 return;
             };
             let checkpoint = async {
-                // Writes go on meanwhile: this copies what the WAL holds and syncs it.
+                // Writes go on meanwhile: each pass copies what the WAL holds and syncs it,
+                // the next what was written during the one before.
                 let mut reader = pool.acquire().await?;
-                sqlx::query("pragma wal_checkpoint(PASSIVE)")
-                    .execute(&mut *reader)
-                    .await?;
+                let mut copied_before = 0;
+                for _ in 0..PASSIVE_PASSES {
+                    let (_, frames, copied): (i64, i64, i64) =
+                        sqlx::query_as("pragma wal_checkpoint(PASSIVE)")
+                            .fetch_one(&mut *reader)
+                            .await?;
+                    if frames - copied_before < FEW_FRAMES {
+                        break;
+                    }
+                    copied_before = copied;
+                }
                 drop(reader);
                 // In the writers' turn: what was written since, and the WAL starts afresh.
                 let mut writer = pool.acquire_writer().await?;
