@@ -1,5 +1,7 @@
-//! Password hashing with Argon2id on blocking threads, at most `max_concurrent` at once,
-//! so a flood of logins queues instead of starving token requests (DESIGN §4).
+//! Password hashing with Argon2id on threads of its own, at most `max_concurrent` at once,
+//! so a flood of logins queues instead of starving token requests (DESIGN §4). Those
+//! threads run at a lower priority ([`HASHING_NICE`]): when token requests and password
+//! checks want the same core, the scheduler gives the token requests most of it.
 //! Unknown users are checked against a dummy hash so that timing reveals nothing.
 //!
 //! Each hash needs `memory_kib` of working memory (19 MiB at OWASP's cost). It is kept for
@@ -7,11 +9,11 @@
 //! hash has used it for a while (see [`Scratch`] and [`compute`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::config::PasswordHashing;
 
@@ -21,7 +23,17 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     dummy_hash: String,
     scratch: Arc<Scratch>,
+    /// Work for the hashing threads, which end when this is dropped.
+    jobs: mpsc::Sender<Job>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads' nice value (Linux's `setpriority`): a thread at nice 5 weighs
+/// about a third of one at 0 (335 against 1024), so on a core shared with the runtime's
+/// thread a hash gets about a quarter of it while token requests wait. Alone, a hash gets
+/// the whole core: the cost of a login is unchanged.
+pub const HASHING_NICE: i32 = 5;
 
 /// Argon2 working memory between hashes, at most one buffer per permit. A hash in memory
 /// that is already mapped costs half of one in fresh memory (16.6 ms against 34.7 ms at the
@@ -100,11 +112,21 @@ impl PasswordHasher {
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy_hash = hash_with(&argon2, "portcullis dummy password", &mut Vec::new())?;
         let blocks = argon2.params().block_count();
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..settings.max_concurrent {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("portcullis-hash-{n}"))
+                .spawn(move || hashing_thread(&queue))
+                .map_err(|_| HashError)?;
+        }
         Ok(Self {
             argon2,
             permits: Arc::new(Semaphore::new(settings.max_concurrent)),
             dummy_hash,
             scratch: Arc::new(Scratch::new(settings.max_concurrent, blocks)),
+            jobs,
         })
     }
 
@@ -139,7 +161,7 @@ impl PasswordHasher {
         self.scratch.release(true)
     }
 
-    /// Runs `work` on a blocking thread once a permit is free, with working memory from
+    /// Runs `work` on a hashing thread once a permit is free, with working memory from
     /// [`Scratch`].
     async fn run<T: Send + 'static>(
         &self,
@@ -148,14 +170,42 @@ impl PasswordHasher {
         let _permit = self.permits.acquire().await.map_err(|_| HashError)?;
         let scratch = self.scratch.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
             let mut memory = scratch.take();
             let result = span.in_scope(|| work(&mut memory));
             scratch.give(memory);
-            result
-        })
-        .await
-        .map_err(|_| HashError)
+            let _ = done.send(result);
+        });
+        self.jobs.send(job).map_err(|_| HashError)?;
+        result.await.map_err(|_| HashError)
+    }
+}
+
+/// A hashing thread: lowers its own priority, then runs jobs until the hasher is dropped.
+fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        match job {
+            // A panicking hash drops its answer; the caller sees an error, the thread goes on.
+            Ok(job) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Sets the calling thread's nice value to [`HASHING_NICE`] (on Linux a thread's own),
+/// unless it is already lower; where that is refused, the thread keeps the priority it had.
+fn lower_priority() {
+    // On Linux, PRIO_PROCESS with no pid is the calling thread (elsewhere, the process).
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let nice = getpriority_process(None).map_or(HASHING_NICE, |n| n.max(HASHING_NICE));
+        if let Err(e) = setpriority_process(None, nice) {
+            tracing::debug!(error = %e, "could not lower the password hashing thread's priority");
+        }
     }
 }
 
@@ -281,6 +331,34 @@ mod tests {
             verify_with(b"first password", &second, &mut used).ok(),
             Some(false)
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_at_a_lower_priority_than_the_callers_thread() {
+        use rustix::process::getpriority_process;
+        let before = getpriority_process(None).expect("nice");
+        let hasher = PasswordHasher::new(PasswordHashing {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 2,
+        })
+        .expect("hasher");
+        let hashing = hasher
+            .run(|_| getpriority_process(None))
+            .await
+            .expect("ran")
+            .expect("nice");
+        assert_eq!(hashing, HASHING_NICE.max(before));
+        assert_eq!(
+            getpriority_process(None).ok(),
+            Some(before),
+            "the caller's own"
+        );
+        let hash = hasher.hash("a password".into()).await.expect("hash");
+        assert!(hasher.verify("a password".into(), Some(hash.clone())).await);
+        assert!(!hasher.verify("another".into(), Some(hash)).await);
     }
 
     #[test]
