@@ -196,7 +196,8 @@ fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
 }
 
 /// Sets the calling thread's nice value to [`HASHING_NICE`] (on Linux a thread's own),
-/// unless it is already lower; where that is refused, the thread keeps the priority it had.
+/// unless it is already higher (a lower priority); where that is refused, the thread keeps
+/// the priority it had.
 fn lower_priority() {
     // On Linux, PRIO_PROCESS with no pid is the calling thread (elsewhere, the process).
     #[cfg(target_os = "linux")]

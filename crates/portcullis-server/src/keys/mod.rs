@@ -221,8 +221,7 @@ impl SigningKeys {
             master,
             set: RwLock::new(Arc::new(set)),
             stats: SigningStats::default(),
-            rsa_turns: rsa_turns(std::thread::available_parallelism().map_or(1, usize::from))
-                .map(|turns| Arc::new(tokio::sync::Semaphore::new(turns))),
+            rsa_turns: rsa_turn_limit(std::thread::available_parallelism().map_or(1, usize::from)),
         })
     }
 
@@ -508,6 +507,11 @@ fn rsa_turns(cores: usize) -> Option<usize> {
     (cores > 1).then_some(2 * cores)
 }
 
+/// [`rsa_turns`] on `cores` cores, as the semaphore [`SigningKeys::signing`] waits on.
+fn rsa_turn_limit(cores: usize) -> Option<Arc<tokio::sync::Semaphore>> {
+    rsa_turns(cores).map(|turns| Arc::new(tokio::sync::Semaphore::new(turns)))
+}
+
 fn algorithm(alg: SigningAlg) -> Algorithm {
     match alg {
         SigningAlg::RS256 => Algorithm::RS256,
@@ -654,7 +658,7 @@ mod tests {
     async fn rsa_signings_take_turns() {
         // As on two cores, whatever this machine has.
         let (cores, mut keys) = (2, keys().await.1);
-        keys.rsa_turns = rsa_turns(cores).map(|turns| Arc::new(tokio::sync::Semaphore::new(turns)));
+        keys.rsa_turns = rsa_turn_limit(cores);
         let keys = Arc::new(keys);
         let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let signings = (0..cores * 4).map(|_| {
@@ -688,8 +692,7 @@ mod tests {
     async fn rsa_signs_in_place_on_one_core_and_on_a_blocking_thread_on_more() {
         let mut keys = keys().await.1;
         for cores in [1, 2] {
-            keys.rsa_turns =
-                rsa_turns(cores).map(|turns| Arc::new(tokio::sync::Semaphore::new(turns)));
+            keys.rsa_turns = rsa_turn_limit(cores);
             let signer = keys
                 .signing(
                     &[SigningAlg::ES256, SigningAlg::RS256],
