@@ -134,8 +134,8 @@ pub struct SigningKeys {
     set: RwLock<Arc<KeySet>>,
     stats: SigningStats,
     /// The RSA signings that may run at once on blocking threads (`signing`,
-    /// [`rsa_turns`]); none on one core, where they run in place.
-    rsa_turns: Option<Arc<tokio::sync::Semaphore>>,
+    /// [`rsa_turns`]).
+    rsa_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why [`SigningKeys::signing`] did not run its closure to the end.
@@ -290,12 +290,13 @@ impl SigningKeys {
         signed
     }
 
-    /// Runs `sign`, which signs tokens with `algs`, where it costs least: on a blocking thread
-    /// when one of them is RSA and there is more than one core (hundreds of µs a signature:
-    /// too long to hold up the other requests of a runtime thread that another core could
-    /// run), in place otherwise. An elliptic-curve signature (20–45 µs) costs less than the
-    /// two thread switches of the hand-off; on one core the hand-off buys nothing, since the
-    /// signing thread and the runtime's share the one core ([`rsa_turns`]).
+    /// Runs `sign`, which signs tokens with `algs`: on a blocking thread when one of them is
+    /// RSA, in place otherwise. An RSA signature takes hundreds of µs (240–750 on the
+    /// machines measured), too long to hold up the other requests of a runtime thread,
+    /// on any number of cores: signed in place, every request queued behind a code exchange
+    /// waits for its two signatures, and a JWKS or UserInfo request beside an RS256 login
+    /// load took 14–16 ms at the median instead of 0.1–0.5 ([`rsa_turns`]). An elliptic-curve
+    /// signature (20–45 µs) costs less than the two thread switches of the hand-off.
     ///
     /// At most [`rsa_turns`] RSA signings run at once; the others wait their turn here, as
     /// tasks. Without the limit every token request waiting to sign held a blocking thread
@@ -307,14 +308,11 @@ impl SigningKeys {
         algs: &[SigningAlg],
         sign: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, SigningError> {
-        let Some(turns) = self
-            .rsa_turns
-            .as_ref()
-            .filter(|_| algs.iter().any(|alg| alg.is_rsa()))
-        else {
+        if !algs.iter().any(|alg| alg.is_rsa()) {
             return Ok(sign());
-        };
-        let turn = turns
+        }
+        let turn = self
+            .rsa_turns
             .clone()
             .acquire_owned()
             .await
@@ -491,25 +489,27 @@ async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError>
     })
 }
 
-/// How many RSA signings may run at once on blocking threads on `cores` cores: none on one
-/// core, where they run in place on the runtime's thread, and two per core on more.
+/// How many RSA signings may run at once on blocking threads on `cores` cores: two per
+/// core.
 ///
-/// On one core a signing thread can only take time slices from the runtime's thread: the
-/// hand-off there cost 3.4 context switches per sso iteration instead of 0.2–0.5, and
-/// signing in place made 4–16 % more RS256 iterations at C=8 (docs/performance.md, "RSA
-/// signatures in place on one core (machine K)"). On two, one per core left a core idle for
-/// 13–15 % of a run while signings waited for their turn (a signing thread handed its work
-/// waits to be scheduled, and may be on the busy core); with two per core the server used
-/// 1.52–1.68 cores instead of 1.42–1.51, and made 4–14 % more sso and 8–25 % more refresh
-/// iterations (docs/performance.md, "Signing turns on two cores (machine H)"); signing in
-/// place there made fewer.
-fn rsa_turns(cores: usize) -> Option<usize> {
-    (cores > 1).then_some(2 * cores)
+/// On one core, signing in place on the runtime's thread made up to 9 % more RS256
+/// iterations in a benchmark of code exchanges alone (fewer thread switches), but every
+/// other request waited behind the signatures: beside RS256 sso at C=32 on one core, JWKS
+/// and UserInfo at C=2 made 140–150 requests a second (p50 14–16 ms, p99 33–40 ms) against
+/// 2000–7700 (p50 0.1–0.5 ms, p99 2.2–7.8 ms) with the signatures on blocking threads
+/// (docs/performance.md, "Cheap requests beside RSA signatures (machine L)"). On two
+/// cores the same held, and one turn per core left a core idle for 13–15 % of a run while
+/// signings waited for their turn (a signing thread handed its work waits to be scheduled,
+/// and may be on the busy core); with two per core the server used 1.52–1.68 cores instead
+/// of 1.42–1.51, and made 4–14 % more sso and 8–25 % more refresh iterations
+/// (docs/performance.md, "Signing turns on two cores (machine H)").
+fn rsa_turns(cores: usize) -> usize {
+    2 * cores
 }
 
 /// [`rsa_turns`] on `cores` cores, as the semaphore [`SigningKeys::signing`] waits on.
-fn rsa_turn_limit(cores: usize) -> Option<Arc<tokio::sync::Semaphore>> {
-    rsa_turns(cores).map(|turns| Arc::new(tokio::sync::Semaphore::new(turns)))
+fn rsa_turn_limit(cores: usize) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(rsa_turns(cores)))
 }
 
 fn algorithm(alg: SigningAlg) -> Algorithm {
@@ -679,7 +679,7 @@ mod tests {
         for signing in signings.collect::<Vec<_>>() {
             signing.await.unwrap();
         }
-        assert_eq!(Some(most.load(Ordering::SeqCst)), rsa_turns(cores));
+        assert_eq!(most.load(Ordering::SeqCst), rsa_turns(cores));
         // Elliptic-curve signing runs in place, without a turn.
         let in_place = keys
             .signing(&[SigningAlg::ES256], std::thread::current)
@@ -688,23 +688,24 @@ mod tests {
         assert_eq!(in_place.id(), std::thread::current().id());
     }
 
-    #[tokio::test]
-    async fn rsa_signs_in_place_on_one_core_and_on_a_blocking_thread_on_more() {
+    /// An RSA signing leaves the runtime's thread to the other requests, on one core as on
+    /// more: here the signing waits for a task that only the runtime's one thread can run.
+    /// Signed in place, that thread would be the one waiting, and the task would never run.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_rsa_signing_leaves_the_runtimes_thread_to_other_requests() {
         let mut keys = keys().await.1;
         for cores in [1, 2] {
             keys.rsa_turns = rsa_turn_limit(cores);
-            let signer = keys
-                .signing(
-                    &[SigningAlg::ES256, SigningAlg::RS256],
-                    std::thread::current,
-                )
+            let (tx, rx) = std::sync::mpsc::channel();
+            let other_request = tokio::spawn(async move { tx.send(()) });
+            let served_meanwhile = keys
+                .signing(&[SigningAlg::ES256, SigningAlg::RS256], move || {
+                    rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
+                })
                 .await
                 .unwrap();
-            assert_eq!(
-                signer.id() == std::thread::current().id(),
-                cores == 1,
-                "{cores} core(s)"
-            );
+            assert!(served_meanwhile, "{cores} core(s)");
+            other_request.await.unwrap().unwrap();
         }
     }
 
