@@ -291,11 +291,11 @@ impl SigningKeys {
     }
 
     /// Runs `sign`, which signs tokens with `algs`: on a blocking thread when one of them is
-    /// RSA, in place otherwise. An RSA signature takes hundreds of µs (240–750 on the
+    /// RSA, in place otherwise. An RSA signature takes hundreds of µs (0.23–1.5 ms on the
     /// machines measured), too long to hold up the other requests of a runtime thread,
     /// on any number of cores: signed in place, every request queued behind a code exchange
     /// waits for its two signatures, and a JWKS or UserInfo request beside an RS256 login
-    /// load took 14–16 ms at the median instead of 0.1–0.5 ([`rsa_turns`]). An elliptic-curve
+    /// load took 14–19 ms at the median instead of 0.3–0.5 ([`rsa_turns`]). An elliptic-curve
     /// signature (20–45 µs) costs less than the two thread switches of the hand-off.
     ///
     /// At most [`rsa_turns`] RSA signings run at once; the others wait their turn here, as
@@ -489,22 +489,24 @@ async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError>
     })
 }
 
-/// How many RSA signings may run at once on blocking threads on `cores` cores: two per
-/// core.
+/// How many RSA signings may run at once on blocking threads on `cores` cores: one on one
+/// core, two per core on more. Never none: signed in place on the runtime's thread, every
+/// other request waits behind the signatures.
 ///
-/// On one core, signing in place on the runtime's thread made up to 9 % more RS256
-/// iterations in a benchmark of code exchanges alone (fewer thread switches), but every
-/// other request waited behind the signatures: beside RS256 sso at C=32 on one core, JWKS
-/// and UserInfo at C=2 made 140–150 requests a second (p50 14–16 ms, p99 33–40 ms) against
-/// 2000–7700 (p50 0.1–0.5 ms, p99 2.2–7.8 ms) with the signatures on blocking threads
-/// (docs/performance.md, "Cheap requests beside RSA signatures (machine L)"). On two
-/// cores the same held, and one turn per core left a core idle for 13–15 % of a run while
-/// signings waited for their turn (a signing thread handed its work waits to be scheduled,
-/// and may be on the busy core); with two per core the server used 1.52–1.68 cores instead
-/// of 1.42–1.51, and made 4–14 % more sso and 8–25 % more refresh iterations
-/// (docs/performance.md, "Signing turns on two cores (machine H)").
+/// On one core, signing in place made 2–16 % more RS256 iterations in benchmarks of code
+/// exchanges alone (fewer thread switches), but beside RS256 sso at C=32, JWKS and UserInfo
+/// at C=2 made 110–156 requests a second (p50 14–19 ms, p99 29–41 ms) against 1800–2900
+/// (p50 0.3–0.5 ms, p99 2.2–6.2 ms) with the signatures on blocking threads
+/// (docs/performance.md, "Cheap requests beside RSA signatures (machine L)"). One turn
+/// there leaves the runtime's thread half the core when it has work, two a third: with one,
+/// the cheap requests' p99 was lower (JWKS 2.2–2.4 against 2.6–4.0 ms), with about as many
+/// code exchanges (machine H found the same). On two cores, one turn per core left a core
+/// idle for 13–15 % of a run while signings waited for their turn (a signing thread handed
+/// its work waits to be scheduled, and may be on the busy core); with two per core the
+/// server used 1.52–1.68 cores instead of 1.42–1.51, and made 4–14 % more sso and 8–25 %
+/// more refresh iterations (docs/performance.md, "Signing turns on two cores (machine H)").
 fn rsa_turns(cores: usize) -> usize {
-    2 * cores
+    if cores <= 1 { 1 } else { 2 * cores }
 }
 
 /// [`rsa_turns`] on `cores` cores, as the semaphore [`SigningKeys::signing`] waits on.
@@ -689,23 +691,31 @@ mod tests {
     }
 
     /// An RSA signing leaves the runtime's thread to the other requests, on one core as on
-    /// more: here the signing waits for a task that only the runtime's one thread can run.
-    /// Signed in place, that thread would be the one waiting, and the task would never run.
+    /// more: here the signing, once started, waits for a task that only the runtime's one
+    /// thread can run. Signed in place, that thread is the one waiting: the task cannot run
+    /// until the wait gives up (10 s), and the test fails.
     #[tokio::test(flavor = "current_thread")]
     async fn an_rsa_signing_leaves_the_runtimes_thread_to_other_requests() {
         let mut keys = keys().await.1;
+        let runtime_thread = std::thread::current().id();
         for cores in [1, 2] {
             keys.rsa_turns = rsa_turn_limit(cores);
+            let (started_tx, started) = tokio::sync::oneshot::channel();
             let (tx, rx) = std::sync::mpsc::channel();
-            let other_request = tokio::spawn(async move { tx.send(()) });
-            let served_meanwhile = keys
+            // The other request runs only once the signing has started.
+            let other_request =
+                tokio::spawn(async move { started.await.map(|()| tx.send(()).is_ok()) });
+            let (signer, served_meanwhile) = keys
                 .signing(&[SigningAlg::ES256, SigningAlg::RS256], move || {
-                    rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
+                    let _ = started_tx.send(());
+                    let served = rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok();
+                    (std::thread::current().id(), served)
                 })
                 .await
                 .unwrap();
             assert!(served_meanwhile, "{cores} core(s)");
-            other_request.await.unwrap().unwrap();
+            assert_ne!(signer, runtime_thread, "{cores} core(s)");
+            assert_eq!(other_request.await.unwrap(), Ok(true));
         }
     }
 
