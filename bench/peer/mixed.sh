@@ -12,7 +12,8 @@
 # portcullis-rs256 (the default) or portcullis-es256. Knobs (environment): LOAD, LOAD_C,
 # CHEAP, CHEAP_C, DURATION, SERVER_CPUS (0), BENCH_CPUS (1; both load generators), PORT.
 # Prints one tab-separated line per run of a cheap scenario and one for the load beside
-# them; builds nothing.
+# them (over its whole span, the gaps between the cheap runs included; the cheap runs
+# start two seconds after it, when its setup logins are done); builds nothing.
 set -euo pipefail
 
 [[ $# -ge 2 ]] || { sed -n '2,15p' "$0" >&2; exit 2; }
@@ -39,14 +40,17 @@ done
 bin=$first
 # shellcheck source=bench/peer/lib.sh
 source "$here/lib.sh"
+# The load in the background is stopped with the server, also when a cheap run fails.
+load_pid=
+trap 'if [[ -n $load_pid ]]; then kill "$load_pid" 2>/dev/null || true; fi; stop_server; rm -rf "$work"' EXIT
 
-# One run of the load generator; its JSON line on stdout (stderr kept in the work directory).
+# One load-generator run in the foreground; its JSON line on stdout.
 run() {
   local scenario=$1 c=$2 secs=$3 wu=$4 out rc=0
   out=$(taskset -c "$bench_cpus" "$bin/portcullis-bench" --target "$work/target.toml" \
     --scenario "$scenario" --concurrency "$c" --duration "$secs" --warmup "$wu" \
-    2>>"$work/bench.err") || rc=$?
-  [[ $rc == 0 ]] || { cat "$work/bench.err" >&2; die "$scenario C=$c exited $rc"; }
+    2>"$work/cheap.err") || rc=$?
+  [[ $rc == 0 ]] || { cat "$work/cheap.err" >&2; die "$scenario C=$c exited $rc"; }
   tail -n1 <<<"$out"
 }
 line() {
@@ -64,14 +68,24 @@ for r in $(seq 1 "$rounds"); do
     rm -rf "${work:?}/$config-$load"
     start_server "$config" "$load" "$server_cpus"
     target_file portcullis "$issuer" "$load" "$work/target.toml"
-    run "$load" "$load_c" "$load_secs" "$warmup" >"$work/load.json" &
+    taskset -c "$bench_cpus" "$bin/portcullis-bench" --target "$work/target.toml" \
+      --scenario "$load" --concurrency "$load_c" --duration "$load_secs" --warmup "$warmup" \
+      >"$work/load.out" 2>"$work/load.err" &
     load_pid=$!
     sleep $((warmup + 1))
+    lines=
     for s in $cheap; do
-      run "$s" "$cheap_c" "$duration" 1 | line "$b" "$r" cheap
+      lines+=$(run "$s" "$cheap_c" "$duration" 1 | line "$b" "$r" cheap)$'\n'
+      # The load must still run (not be a zombie waiting to be reaped) when each ends.
+      [[ -e /proc/$load_pid ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$load_pid/stat" ||
+        die "the load ended before the cheap runs did"
     done
-    wait "$load_pid" || die "the load beside the cheap requests failed"
-    line "$b" "$r" load <"$work/load.json"
+    rc=0
+    wait "$load_pid" || rc=$?
+    load_pid=
+    [[ $rc == 0 ]] || { cat "$work/load.err" >&2; die "the load beside the cheap requests exited $rc"; }
+    printf '%s' "$lines"
+    tail -n1 "$work/load.out" | line "$b" "$r" load
     stop_server
   done
 done
