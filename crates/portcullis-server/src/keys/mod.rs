@@ -495,11 +495,11 @@ async fn load(store: &dyn Store, master: &MasterKey) -> Result<KeySet, KeyError>
 ///
 /// On one core, signing in place made 2–16 % more RS256 iterations in benchmarks of code
 /// exchanges alone (fewer thread switches), but beside RS256 sso at C=32, JWKS and UserInfo
-/// at C=2 made 110–156 requests a second (p50 14–19 ms, p99 29–41 ms) against 1800–2900
-/// (p50 0.3–0.5 ms, p99 2.2–6.2 ms) with the signatures on blocking threads
+/// at C=2 made 110–156 requests a second (p50 14–19 ms, p99 29–41 ms) against 1800–3000
+/// (p50 0.3–0.5 ms, p99 2.1–6.2 ms) with the signatures on blocking threads
 /// (docs/performance.md, "Cheap requests beside RSA signatures (machine L)"). One turn
 /// there leaves the runtime's thread half the core when it has work, two a third: with one,
-/// the cheap requests' p99 was lower (JWKS 2.2–2.4 against 2.6–4.0 ms), with about as many
+/// the cheap requests' p99 was lower (JWKS 2.2–2.5 against 3.3–4.5 ms), with about as many
 /// code exchanges (machine H found the same). On two cores, one turn per core left a core
 /// idle for 13–15 % of a run while signings waited for their turn (a signing thread handed
 /// its work waits to be scheduled, and may be on the busy core); with two per core the
