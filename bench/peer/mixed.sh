@@ -44,12 +44,16 @@ source "$here/lib.sh"
 load_pid=
 trap 'if [[ -n $load_pid ]]; then kill "$load_pid" 2>/dev/null || true; fi; stop_server; rm -rf "$work"' EXIT
 
+# The load generator: scenario, concurrency, seconds, warm-up seconds. Call it in a
+# subshell (`$(…)` or `&`), which it becomes: `$!` is then the load generator itself.
+generator() {
+  exec taskset -c "$bench_cpus" "$bin/portcullis-bench" --target "$work/target.toml" \
+    --scenario "$1" --concurrency "$2" --duration "$3" --warmup "$4"
+}
 # One load-generator run in the foreground; its JSON line on stdout.
 run() {
-  local scenario=$1 c=$2 secs=$3 wu=$4 out rc=0
-  out=$(taskset -c "$bench_cpus" "$bin/portcullis-bench" --target "$work/target.toml" \
-    --scenario "$scenario" --concurrency "$c" --duration "$secs" --warmup "$wu" \
-    2>"$work/cheap.err") || rc=$?
+  local scenario=$1 c=$2 out rc=0
+  out=$(generator "$@" 2>"$work/cheap.err") || rc=$?
   [[ $rc == 0 ]] || { cat "$work/cheap.err" >&2; die "$scenario C=$c exited $rc"; }
   tail -n1 <<<"$out"
 }
@@ -68,9 +72,7 @@ for r in $(seq 1 "$rounds"); do
     rm -rf "${work:?}/$config-$load"
     start_server "$config" "$load" "$server_cpus"
     target_file portcullis "$issuer" "$load" "$work/target.toml"
-    taskset -c "$bench_cpus" "$bin/portcullis-bench" --target "$work/target.toml" \
-      --scenario "$load" --concurrency "$load_c" --duration "$load_secs" --warmup "$warmup" \
-      >"$work/load.out" 2>"$work/load.err" &
+    generator "$load" "$load_c" "$load_secs" "$warmup" >"$work/load.out" 2>"$work/load.err" &
     load_pid=$!
     sleep $((warmup + 1))
     lines=
