@@ -61,6 +61,9 @@ on_both_backends!(
     a_session_is_found_with_its_users_grant_to_the_client_and_audience,
     a_refresh_family_is_found_with_its_user,
     a_code_is_taken_with_its_user,
+    within_the_leeway_of_the_latest_rotation_its_predecessor_may_be_exchanged_again,
+    past_the_leeway_of_the_latest_rotation_its_predecessor_is_reuse,
+    a_token_replaced_within_the_leeway_is_reuse,
     issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest,
     concurrent_exchanges_of_one_refresh_token_leave_at_most_one_active_token,
     purging_forgets_old_revoked_families_but_keeps_their_access_tokens_revoked,
@@ -433,6 +436,84 @@ fn exchange<'a>(
         new_token_hash: new,
         access_token: (jti, now() + Duration::hours(1)),
     }
+}
+
+/// Exchanges `token` for `new` `seconds` after `now()`: "exchanged" (rotated or replaced
+/// within the leeway) or "reuse".
+async fn exchange_at(store: &Arc<dyn Store>, seconds: i64, token: &str, new: &str) -> &'static str {
+    let (token, new) = (TokenHash::of(token), TokenHash::of(new));
+    let jti = format!("j-{seconds}-{}", new.as_str());
+    let ex = portcullis_store::RefreshExchange {
+        now: now() + Duration::seconds(seconds),
+        ..exchange(&token, &new, &jti)
+    };
+    match store.exchange_refresh_token(&ex).await.unwrap() {
+        portcullis_store::RefreshOutcome::Exchanged { rotated: true, .. } => "exchanged",
+        portcullis_store::RefreshOutcome::ReuseDetected { .. } => "reuse",
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A family of the client "c" whose tokens rotate with a leeway of 10 s, its first token
+/// `t0`.
+async fn a_family_with_a_leeway_of_ten_seconds(store: &Arc<dyn Store>) {
+    let mut f = family("f", now());
+    f.policy.leeway = 10;
+    store
+        .create_refresh_family(&f, &TokenHash::of("t0"), ("j0", now() + Duration::hours(1)))
+        .await
+        .unwrap();
+}
+
+/// The leeway runs from the rotation of the immediate predecessor, the latest one: the
+/// rotation's time is recorded at every rotation, and an older token is reuse whenever it
+/// comes.
+async fn within_the_leeway_of_the_latest_rotation_its_predecessor_may_be_exchanged_again(
+    [store, other]: Nodes,
+) {
+    a_family_with_a_leeway_of_ten_seconds(&store).await;
+    assert_eq!(exchange_at(&store, 0, "t0", "t1").await, "exchanged");
+    assert_eq!(
+        exchange_at(&other, 10, "t0", "t1b").await,
+        "exchanged",
+        "t0 within the leeway"
+    );
+    assert_eq!(exchange_at(&store, 20, "t1b", "t2").await, "exchanged");
+    // 29 s after the first rotation but 9 s after the latest: t1b is the predecessor.
+    assert_eq!(
+        exchange_at(&other, 29, "t1b", "t2b").await,
+        "exchanged",
+        "t1b within the leeway"
+    );
+    assert_eq!(
+        exchange_at(&store, 29, "t0", "t3").await,
+        "reuse",
+        "t0 is older than the predecessor"
+    );
+    assert_eq!(
+        other
+            .exchange_refresh_token(&exchange(&TokenHash::of("t2b"), &TokenHash::of("t3"), "j3"))
+            .await
+            .unwrap(),
+        portcullis_store::RefreshOutcome::Refused(portcullis_core::refresh::Refusal::Revoked),
+        "the reuse revoked the family"
+    );
+}
+
+/// Past the leeway of the latest rotation its predecessor is reuse.
+async fn past_the_leeway_of_the_latest_rotation_its_predecessor_is_reuse([store, _]: Nodes) {
+    a_family_with_a_leeway_of_ten_seconds(&store).await;
+    assert_eq!(exchange_at(&store, 100, "t0", "t1").await, "exchanged");
+    assert_eq!(exchange_at(&store, 111, "t0", "t1b").await, "reuse");
+}
+
+/// The current token that an exchange of its predecessor within the leeway replaced is
+/// reuse, though its generation is still the family's.
+async fn a_token_replaced_within_the_leeway_is_reuse([store, other]: Nodes) {
+    a_family_with_a_leeway_of_ten_seconds(&store).await;
+    assert_eq!(exchange_at(&store, 0, "t0", "t1").await, "exchanged");
+    assert_eq!(exchange_at(&other, 5, "t0", "t1b").await, "exchanged");
+    assert_eq!(exchange_at(&store, 6, "t1", "t2").await, "reuse");
 }
 
 async fn issuing_the_201st_refresh_token_of_a_user_and_client_revokes_the_oldest(

@@ -188,13 +188,23 @@ pub(super) fn decide<'a, R: Columns>(
     };
     let family = family_from_row(row)?;
     let current = row.int("current_generation")?;
+    let generation = row.int("t_generation")?;
+    // A rotation records its time on the family, not on the token it rotated (migration
+    // 13): a token older than the current generation was rotated, the immediate
+    // predecessor at the family's `rotated_at`. A superseded token, and one rotated before
+    // migration 13, has its own `used_at`.
+    let used_at = match row.opt_time("t_used_at")? {
+        Some(used) => Some(used),
+        None if generation < current => row.opt_time("rotated_at")?,
+        None => None,
+    };
     let presented = Presented {
         family_client_id: &family.client_id,
         family_revoked: row.opt_int("revoked_at")?.is_some(),
         family_expires_at: row.opt_time("expires_at")?,
         current_generation: current,
-        generation: row.int("t_generation")?,
-        used_at: row.opt_time("t_used_at")?,
+        generation,
+        used_at,
         idle_expires_at: row.opt_time("t_idle_expires_at")?,
     };
     let now = ex.now;
@@ -219,13 +229,15 @@ pub(super) fn decide<'a, R: Columns>(
         ),
         Exchange::Rotate => (
             vec![
+                // The presented token is left as it is: its generation, now behind the
+                // family's, says it was rotated, and `rotated_at` when.
                 Statement::new(
-                    "update refresh_tokens set used_at = $1 where token_hash = $2",
-                    vec![Value::Int(ts(now)), Value::Text(ex.token_hash.as_str())],
-                ),
-                Statement::new(
-                    "update refresh_families set current_generation = $1 where id = $2",
-                    vec![Value::Int(current + 1), Value::Owned(family.id.clone())],
+                    "update refresh_families set current_generation = $1, rotated_at = $2 where id = $3",
+                    vec![
+                        Value::Int(current + 1),
+                        Value::Int(ts(now)),
+                        Value::Owned(family.id.clone()),
+                    ],
                 ),
                 insert_token(ex.new_token_hash, &family, current + 1, now),
                 record_access_token(&family.id, ex.access_token),
