@@ -266,7 +266,8 @@ async fn a_blocked_user_can_no_longer_refresh() {
 
 #[tokio::test]
 async fn ten_concurrent_refreshes_of_one_token_yield_one_success_and_no_second_chain() {
-    let app = Arc::new(TestApp::spawn().await);
+    // The family's rate limit (a burst of 10 by default) would refuse the eleventh.
+    let app = Arc::new(TestApp::spawn_with(|s| s.rate_limits.refresh_burst = 100).await);
     let token = rt(&tokens_for(&app, WEB_APP, OFFLINE).await);
     let tasks: Vec<_> = (0..10)
         .map(|_| {
@@ -456,6 +457,30 @@ async fn refreshes_past_the_rate_limit_get_429_with_auth0_headers() {
     app.clock.advance(time::Duration::seconds(2));
     assert_eq!(
         app.refresh(KEEPER_APP, &rt(&tokens), None).await.status(),
+        StatusCode::OK
+    );
+}
+
+/// Rotating does not escape the limit: it counts the token with its rotations (the family)
+/// from one address.
+#[tokio::test]
+async fn rotating_refresh_tokens_share_their_rate_limit() {
+    let app = TestApp::spawn_with(|s| s.rate_limits.refresh_burst = 3).await;
+    let mut tokens = tokens_for(&app, WEB_APP, OFFLINE).await;
+    for _ in 0..3 {
+        let r = app.refresh(WEB_APP, &rt(&tokens), None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let next: Value = r.json().await.unwrap();
+        assert_ne!(rt(&next), rt(&tokens), "rotated");
+        tokens = next;
+    }
+    let r = app.refresh(WEB_APP, &rt(&tokens), None).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    // The refused token was not used up: once the bucket refills it rotates.
+    app.clock.advance(time::Duration::seconds(2));
+    assert_eq!(
+        app.refresh(WEB_APP, &rt(&tokens), None).await.status(),
         StatusCode::OK
     );
 }

@@ -1,6 +1,6 @@
-//! `grant_type=refresh_token` (RFC 6749 §6, OIDC Core §12): rate-limited per token and
-//! client IP; the exchange itself (rotate, reuse within the leeway, reuse detection) is
-//! decided and applied atomically by the store. A narrower `scope` narrows only the new
+//! `grant_type=refresh_token` (RFC 6749 §6, OIDC Core §12): rate-limited per token, with
+//! its rotations (the family), and client IP; the exchange itself (rotate, reuse within the
+//! leeway, reuse detection) is decided and applied atomically by the store. A narrower `scope` narrows only the new
 //! access token; the refresh token keeps the family's scope.
 
 use portcullis_core::client::Client;
@@ -30,13 +30,6 @@ pub async fn exchange(
 ) -> Result<TokenResponse, TokenError> {
     let now = state.now();
     let hash = TokenHash::of(refresh_token);
-    let ip = context.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    let verdict = state
-        .refresh_limiter
-        .check(format!("{}|{ip}", hash.as_str()));
-    if !verdict.allowed {
-        return Err(TokenError::RateLimited(verdict));
-    }
     let log = |log_type: LogType, description: &str, user_id: Option<&str>| {
         let subject = Subject {
             client_id: Some(&client.client_id),
@@ -53,6 +46,15 @@ pub async fn exchange(
             return Err(invalid_grant(INVALID));
         }
     };
+    // Per family, not per token: a rotation neither resets the count nor leaves a bucket
+    // behind for a token that can no longer be exchanged (one per rotation, which the
+    // limiter kept until its next pruning: docs/performance.md, "The refresh rate limit's
+    // buckets").
+    let ip = context.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let verdict = state.refresh_limiter.check(format!("{}|{ip}", family.id));
+    if !verdict.allowed {
+        return Err(TokenError::RateLimited(verdict));
+    }
     let access_scope = match scope {
         None => family.scope.clone(),
         Some(requested) if requested.is_subset_of(&family.scope) => requested,
