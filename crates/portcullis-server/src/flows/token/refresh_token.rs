@@ -1,7 +1,7 @@
 //! `grant_type=refresh_token` (RFC 6749 §6, OIDC Core §12): rate-limited per token, with
 //! its rotations (the family), and client IP; the exchange itself (rotate, reuse within the
-//! leeway, reuse detection) is decided and applied atomically by the store. A narrower `scope` narrows only the new
-//! access token; the refresh token keeps the family's scope.
+//! leeway, reuse detection) is decided and applied atomically by the store. A narrower
+//! `scope` narrows only the new access token; the refresh token keeps the family's scope.
 
 use portcullis_core::client::Client;
 use portcullis_core::log::LogType;
