@@ -127,6 +127,17 @@ pub struct RefreshExchange<'a> {
     pub access_token: (&'a str, OffsetDateTime),
 }
 
+/// A refresh token's family as a refresh finds it ([`Store::find_refresh_family_with_user`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundFamily {
+    /// The family.
+    pub family: RefreshFamily,
+    /// Its user; `None` if the user is gone.
+    pub user: Option<User>,
+    /// The family was revoked: none of its tokens will be exchanged again.
+    pub revoked: bool,
+}
+
 /// The outcome of a refresh-token exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -295,12 +306,12 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &TokenHash,
         access_token: (&str, OffsetDateTime),
     ) -> StoreResult<()>;
-    /// The family of a refresh token and its user (`None` if the user is gone), in one
-    /// read, without changing anything: what a refresh checks before it exchanges.
+    /// The family of a refresh token and its user, in one read, without changing
+    /// anything: what a refresh checks before it exchanges.
     async fn find_refresh_family_with_user(
         &self,
         token_hash: &TokenHash,
-    ) -> StoreResult<Option<(RefreshFamily, Option<User>)>>;
+    ) -> StoreResult<Option<FoundFamily>>;
     /// Exchanges a refresh token: decides with `core::refresh::exchange` and applies the
     /// decision in one transaction, so concurrent exchanges and revocations serialise.
     async fn exchange_refresh_token(

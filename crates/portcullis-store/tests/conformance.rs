@@ -13,8 +13,8 @@ use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::user::User;
 use portcullis_store::{
-    PgStore, SigningKeyRecord, SigningKeyState, SqliteStore, Store, StoreError, TakenCode,
-    TenantImport, TokenUser, UserUpsert,
+    FoundFamily, PgStore, SigningKeyRecord, SigningKeyState, SqliteStore, Store, StoreError,
+    TakenCode, TenantImport, TokenUser, UserUpsert,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -398,6 +398,8 @@ async fn a_code_is_taken_with_its_user([store, other]: Nodes) {
     );
 }
 
+/// A refresh token's family is found with its user, or without one that is gone, and
+/// as revoked once it is.
 async fn a_refresh_family_is_found_with_its_user([store, other]: Nodes) {
     let stored = a_user_with_every_column_set(&store).await;
     let mut theirs = family("f-full", now());
@@ -419,9 +421,24 @@ async fn a_refresh_family_is_found_with_its_user([store, other]: Nodes) {
                 .unwrap()
         }
     };
-    assert_eq!(found("t-full").await, Some((theirs, Some(stored))));
-    assert_eq!(found("t-orphan").await, Some((orphan, None)));
+    let found_as = |family, user, revoked| {
+        Some(FoundFamily {
+            family,
+            user,
+            revoked,
+        })
+    };
+    assert_eq!(found("t-full").await, found_as(theirs, Some(stored), false));
+    assert_eq!(
+        found("t-orphan").await,
+        found_as(orphan.clone(), None, false)
+    );
     assert_eq!(found("t-unknown").await, None);
+    store
+        .revoke_refresh_family(&orphan.id, "test", now())
+        .await
+        .unwrap();
+    assert_eq!(found("t-orphan").await, found_as(orphan, None, true));
 }
 
 fn exchange<'a>(

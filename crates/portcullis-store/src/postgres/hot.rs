@@ -5,7 +5,6 @@ use portcullis_core::refresh::RefreshFamily;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::session::Session;
-use portcullis_core::user::User;
 use sqlx::postgres::{PgArguments, PgRow};
 use time::OffsetDateTime;
 
@@ -14,7 +13,9 @@ use super::rows::session_from_row;
 use super::script::Statement;
 use super::tx::TxConn;
 use super::{Conn, PgStore, begin, lock, lock_token_family, run_script, sql};
-use crate::{RefreshExchange, RefreshOutcome, StoreResult, TakenCode, TokenUser, map_err};
+use crate::{
+    FoundFamily, RefreshExchange, RefreshOutcome, StoreResult, TakenCode, TokenUser, map_err,
+};
 
 /// Runs `statement` and returns its row, if any.
 async fn fetch_optional<'c, E>(executor: E, statement: &Statement<'_>) -> StoreResult<Option<PgRow>>
@@ -76,7 +77,7 @@ pub(super) async fn take_code(
 pub(super) async fn find_refresh_family_with_user(
     this: &PgStore,
     token_hash: &TokenHash,
-) -> StoreResult<Option<(RefreshFamily, Option<User>)>> {
+) -> StoreResult<Option<FoundFamily>> {
     let row = fetch_optional(&this.pool, &sql::family_with_user(token_hash)).await?;
     row.as_ref().map(sql::family_and_user).transpose()
 }

@@ -6,11 +6,9 @@
 use std::sync::LazyLock;
 
 use portcullis_core::code::AuthorizationCode;
-use portcullis_core::refresh::RefreshFamily;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::session::Session;
-use portcullis_core::user::User;
 use time::OffsetDateTime;
 
 use super::refresh::family_from_row;
@@ -18,7 +16,7 @@ use super::rows::{
     Columns, USER_COLUMNS, code_from_row, joined_user, session_from_row, ts, user_from_row,
 };
 use super::script::{Statement, Value};
-use crate::{StoreResult, TakenCode, TokenUser, unavailable};
+use crate::{FoundFamily, StoreResult, TakenCode, TokenUser, unavailable};
 
 /// The session of a cookie (read with `session_from_row`).
 pub(super) fn find_session(token_hash: &TokenHash) -> Statement<'_> {
@@ -161,10 +159,15 @@ pub(super) fn family_with_user(token_hash: &TokenHash) -> Statement<'_> {
 }
 
 /// The family and user [`family_with_user`] read.
-pub(super) fn family_and_user<R: Columns>(row: &R) -> StoreResult<(RefreshFamily, Option<User>)> {
+pub(super) fn family_and_user<R: Columns>(row: &R) -> StoreResult<FoundFamily> {
     let family = family_from_row(row)?;
     let user = joined_user(row, &family.user_id)?;
-    Ok((family, user))
+    let revoked = row.opt_int("revoked_at")?.is_some();
+    Ok(FoundFamily {
+        family,
+        user,
+        revoked,
+    })
 }
 
 static FAMILY_WITH_USER: LazyLock<String> = LazyLock::new(|| {

@@ -23,8 +23,8 @@ use time::OffsetDateTime;
 use super::{Conn, MIGRATOR, This, admin, lock, refresh, rows};
 use crate::records::{ImportOutcome, SigningKeyRecord, TenantImport, UserView};
 use crate::{
-    PoolStatus, RefreshExchange, RefreshOutcome, RevokeOutcome, Store, StoreError, StoreResult,
-    TakenCode, TokenUser, map_err, unavailable,
+    FoundFamily, PoolStatus, RefreshExchange, RefreshOutcome, RevokeOutcome, Store, StoreError,
+    StoreResult, TakenCode, TokenUser, map_err, unavailable,
 };
 use rows::{
     client_from_row, find_one, grant_from_row, json, resource_server_from_row, ts, user_from_row,
@@ -478,7 +478,7 @@ impl Store for This {
     async fn find_refresh_family_with_user(
         &self,
         token_hash: &TokenHash,
-    ) -> StoreResult<Option<(RefreshFamily, Option<User>)>> {
+    ) -> StoreResult<Option<FoundFamily>> {
         super::hot::find_refresh_family_with_user(self, token_hash).await
     }
 

@@ -38,7 +38,6 @@ use portcullis_core::refresh::RefreshFamily;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::TokenHash;
 use portcullis_core::session::Session;
-use portcullis_core::user::User;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use time::OffsetDateTime;
 
@@ -48,7 +47,8 @@ use super::rows::{Columns, session_from_row};
 use super::script::{Statement, Value};
 use super::{BUSY_TIMEOUT, SqliteStore, sql};
 use crate::{
-    RefreshExchange, RefreshOutcome, StoreError, StoreResult, TakenCode, TokenUser, unavailable,
+    FoundFamily, RefreshExchange, RefreshOutcome, StoreError, StoreResult, TakenCode, TokenUser,
+    unavailable,
 };
 
 /// The connections the hot paths run on, opened when first needed.
@@ -481,7 +481,7 @@ pub(super) async fn take_code(
 pub(super) async fn find_refresh_family_with_user(
     this: &SqliteStore,
     token_hash: &TokenHash,
-) -> StoreResult<Option<(RefreshFamily, Option<User>)>> {
+) -> StoreResult<Option<FoundFamily>> {
     let find = sql::family_with_user(token_hash);
     this.direct
         .read(|c| query_row(c, &find, |row| sql::family_and_user(row)))

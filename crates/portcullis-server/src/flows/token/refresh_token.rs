@@ -20,6 +20,9 @@ use crate::state::AppState;
 /// Auth0's message for a refresh token that cannot be used.
 const INVALID: &str = "Unknown or invalid refresh token.";
 
+/// The tenant log's description of an exchange refused because the family was revoked.
+const REVOKED: &str = "The refresh token is revoked";
+
 /// Exchanges a refresh token.
 pub async fn exchange(
     state: &AppState,
@@ -40,7 +43,19 @@ pub async fn exchange(
     };
     // The family's scope and client never change, so they are checked before anything does.
     let (family, user) = match state.store.find_refresh_family_with_user(&hash).await? {
-        Some((f, user)) if f.client_id == client.client_id => (f, user),
+        Some(found) if found.family.client_id == client.client_id && !found.revoked => {
+            (found.family, found.user)
+        }
+        // Refused before the rate limit, so a revoked family's token is never answered
+        // `429` when `invalid_grant` is what its client needs to hear.
+        Some(found) if found.family.client_id == client.client_id => {
+            log(
+                LogType::FailedExchangeRefresh,
+                REVOKED,
+                Some(&found.family.user_id),
+            );
+            return Err(invalid_grant(INVALID));
+        }
         _ => {
             log(LogType::FailedExchangeRefresh, INVALID, None);
             return Err(invalid_grant(INVALID));
@@ -114,7 +129,7 @@ pub async fn exchange(
         }
         RefreshOutcome::Refused(reason) => {
             let why = match reason {
-                Refusal::Revoked => "The refresh token is revoked",
+                Refusal::Revoked => REVOKED,
                 Refusal::Expired => "The refresh token expired",
                 Refusal::OtherClient => "The refresh token was issued to another client",
             };
