@@ -10,7 +10,7 @@ use portcullis_core::proto::{OAuthError, OAuthErrorCode};
 use portcullis_core::refresh::Refusal;
 use portcullis_core::scope::Scope;
 use portcullis_core::secret::{OpaqueToken, TokenHash};
-use portcullis_store::{RefreshExchange, RefreshOutcome};
+use portcullis_store::{FoundFamily, RefreshExchange, RefreshOutcome};
 
 use super::{Mint, RequestContext, TokenError, access_token_lifetime, invalid_grant, mint};
 use crate::crypto;
@@ -42,25 +42,24 @@ pub async fn exchange(
         state.logs.record(now, log_type, description, subject);
     };
     // The family's scope and client never change, so they are checked before anything does.
-    let (family, user) = match state.store.find_refresh_family_with_user(&hash).await? {
-        Some(found) if found.family.client_id == client.client_id && !found.revoked => {
-            (found.family, found.user)
-        }
-        // Refused before the rate limit, so a revoked family's token is never answered
-        // `429` when `invalid_grant` is what its client needs to hear.
-        Some(found) if found.family.client_id == client.client_id => {
-            log(
-                LogType::FailedExchangeRefresh,
-                REVOKED,
-                Some(&found.family.user_id),
-            );
-            return Err(invalid_grant(INVALID));
-        }
+    let found = match state.store.find_refresh_family_with_user(&hash).await? {
+        Some(found) if found.family.client_id == client.client_id => found,
         _ => {
             log(LogType::FailedExchangeRefresh, INVALID, None);
             return Err(invalid_grant(INVALID));
         }
     };
+    // Refused before the rate limit, so a revoked family's token is never answered `429`
+    // when `invalid_grant` is what its client needs to hear.
+    if found.revoked {
+        log(
+            LogType::FailedExchangeRefresh,
+            REVOKED,
+            Some(&found.family.user_id),
+        );
+        return Err(invalid_grant(INVALID));
+    }
+    let FoundFamily { family, user, .. } = found;
     // Per family, not per token: a rotation neither resets the count nor leaves a bucket
     // behind for a token that can no longer be exchanged (one per rotation, which the
     // limiter kept until its next pruning: docs/performance.md, "The refresh rate limit's
